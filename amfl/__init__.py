@@ -1,0 +1,1 @@
+"""AMFL: adversarial multiscale feature learning for overlapping chromosome segmentation."""
