@@ -63,12 +63,18 @@ def clean_label_map(labels: np.ndarray) -> np.ndarray:
 def clean_pairs(pairs: OverlapPairs, progress: bool = True) -> tuple[OverlapPairs, CleaningReport]:
     """Clean every label map; the images are shared, not copied."""
     cleaned = np.empty_like(pairs.labels)
-    for index, labels in enumerate(tqdm(pairs.labels, desc="cleaning labels", unit="sample", disable=not progress)):
+    for index, labels in enumerate(
+        tqdm(pairs.labels, desc="cleaning labels", unit="sample", disable=not progress)
+    ):
         cleaned[index] = clean_label_map(labels)
-    changed = cleaned != pairs.labels
-    report = CleaningReport(
-        samples=len(pairs),
+    return OverlapPairs(pairs.images, cleaned), compare_labels(pairs.labels, cleaned)
+
+
+def compare_labels(raw: np.ndarray, cleaned: np.ndarray) -> CleaningReport:
+    """How many pixels and samples the cleaning changed."""
+    changed = cleaned != raw
+    return CleaningReport(
+        samples=len(raw),
         changed_pixels=int(changed.sum()),
         changed_samples=int(changed.any(axis=(1, 2)).sum()),
     )
-    return OverlapPairs(pairs.images, cleaned), report

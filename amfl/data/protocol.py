@@ -1,5 +1,6 @@
 """The paper's protocol (Section III.A.1): shuffle, 80/20 train/test, validation = last 25%
-of train, and only test samples that still contain overlap pixels are scored.
+of train, only test samples that still contain overlap pixels are scored, and samples are
+padded to 128 x 128 and scaled to 0..1 for the network.
 
 The original file's order came from an unseeded shuffle and is lost, so ours is a seeded
 permutation (seed 123, the paper's seed) that anyone can reproduce.
@@ -13,8 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from amfl.data.pairs import OverlapPairs
+from amfl.preprocessing import pad, prepare_images
 
 OVERLAP_LABEL = 3
+#: Network input size of the paper.
+PAPER_SIZE = (128, 128)
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,17 @@ def split_pairs(pairs: OverlapPairs, seed: int = 123, **fractions: float) -> Spl
         test=pairs.subset(indices["test"]),
         indices=indices,
     )
+
+
+def model_arrays(
+    pairs: OverlapPairs, size: tuple[int, int] = PAPER_SIZE, image_pad_value: float = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Network-ready arrays: images (N, 1, H, W) float32 in 0..1 and labels (N, H, W) int64,
+    both padded centred to ``size``; labels are padded with 0 (background).
+
+    ``image_pad_value`` is in the raw grey units: 0 is the data's own background, 255 is what
+    the paper used (``amfl.preprocessing.PAPER_IMAGE_PAD_VALUE``).
+    """
+    images, padding = prepare_images(pairs.images, size, image_pad_value)
+    labels = pad(pairs.labels, padding, 0)
+    return images[:, None], labels.astype(np.int64)
