@@ -1,0 +1,18 @@
+"""Losses of the AMFL objective (eq. 3-7) and the alternatives of Table V."""
+
+from amfl.losses.adversarial import LSGANLoss
+from amfl.losses.class_weights import inverse_frequency_weights
+from amfl.losses.dice import DiceLoss
+from amfl.losses.lovasz import LovaszSoftmaxLoss, lovasz_softmax
+from amfl.losses.registry import SEGMENTATION_LOSSES, LossSpec, create_loss
+
+__all__ = [
+    "SEGMENTATION_LOSSES",
+    "DiceLoss",
+    "LSGANLoss",
+    "LossSpec",
+    "LovaszSoftmaxLoss",
+    "create_loss",
+    "inverse_frequency_weights",
+    "lovasz_softmax",
+]

@@ -1,0 +1,141 @@
+"""Hub format: save/load round trip, safetensors only, clear errors, measured-only model cards."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import amfl.hub
+from amfl.models import NestedUNet, PatchDiscriminator, create_discriminator, create_model
+
+
+@pytest.fixture
+def saved_generator(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("amfl-small", base_width=4)
+    model.save_pretrained(tmp_path)
+    return model, tmp_path
+
+
+def card_metadata(folder) -> dict:
+    text = (folder / "README.md").read_text()
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def test_round_trip_gives_identical_outputs(saved_generator):
+    model, folder = saved_generator
+    images = torch.rand(2, 1, 32, 48)
+    loaded = amfl.hub.from_pretrained(folder)
+    assert isinstance(loaded, NestedUNet) and not loaded.training
+    assert torch.equal(model.eval()(images), loaded(images))
+    assert torch.equal(NestedUNet.from_pretrained(folder)(images), loaded(images))
+
+
+def test_folder_holds_config_safetensors_and_card_only(saved_generator):
+    _, folder = saved_generator
+    assert sorted(path.name for path in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config == {"architecture": "NestedUNet", "base_width": 4, "in_channels": 1, "num_classes": 4}
+
+
+def test_discriminator_round_trips_through_the_generic_loader(tmp_path):
+    discriminator = create_discriminator(base_width=4).eval()
+    discriminator.save_pretrained(tmp_path)
+    loaded = amfl.hub.from_pretrained(tmp_path)
+    assert isinstance(loaded, PatchDiscriminator)
+    image, segmentation = torch.rand(1, 1, 32, 32), torch.rand(1, 4, 32, 32)
+    assert torch.equal(discriminator(image, segmentation), loaded(image, segmentation))
+
+
+def test_weights_that_do_not_fit_the_config_name_the_tensors(saved_generator):
+    _, folder = saved_generator
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "base_width": 8}))
+    with pytest.raises(ValueError, match=r"shape mismatches: .*nodes\.x0_0\.0\.weight"):
+        amfl.hub.from_pretrained(folder)
+
+
+def test_missing_tensors_are_named(saved_generator):
+    _, folder = saved_generator
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / "model.safetensors")
+    del weights["head.bias"]
+    save_file(weights, folder / "model.safetensors")
+    with pytest.raises(ValueError, match="missing tensors: head.bias"):
+        amfl.hub.from_pretrained(folder)
+
+
+def test_pickled_weights_are_never_loaded(saved_generator):
+    model, folder = saved_generator
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # what the stock mixin falls back to
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="no model.safetensors"):
+        amfl.hub.from_pretrained(folder)
+
+
+def test_folder_of_another_architecture_is_refused(saved_generator):
+    _, folder = saved_generator
+    with pytest.raises(ValueError, match="records architecture 'NestedUNet'"):
+        PatchDiscriminator.from_pretrained(folder)
+
+
+def test_unknown_architecture_is_refused(saved_generator):
+    _, folder = saved_generator
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architecture": "SegFormer"}))
+    with pytest.raises(ValueError, match="'SegFormer'"):
+        amfl.hub.from_pretrained(folder)
+
+
+def test_offline_hub_id_fails_with_a_clear_message(tmp_path):
+    script = (
+        "import amfl.hub\n"
+        "try:\n"
+        "    amfl.hub.from_pretrained('amfl-project/no-such-model')\n"
+        "except FileNotFoundError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "HF_HUB_OFFLINE is set" in result.stdout
+    assert "amfl-project/no-such-model" in result.stdout
+
+
+def test_card_without_metrics_says_not_evaluated(saved_generator):
+    _, folder = saved_generator
+    metadata = card_metadata(folder)
+    assert metadata["library_name"] == "amfl" and "model-index" not in metadata
+    assert "Not evaluated yet" in (folder / "README.md").read_text()
+
+
+def test_card_carries_the_measured_metrics_and_command(tmp_path):
+    metrics = {"dice": 97.1234, "hausdorff": 1.25, "iou_class_3": 90.5}
+    create_model("amfl-small", base_width=4).save_pretrained(
+        tmp_path, model_card_kwargs={"metrics": metrics, "dataset": "me/chromosomes", "command": "python x.py"}
+    )
+    metadata = card_metadata(tmp_path)
+    assert metadata["datasets"] == ["me/chromosomes"]
+    reported = metadata["model-index"][0]["results"][0]["metrics"]
+    assert {item["type"]: item["value"] for item in reported} == metrics
+    text = (tmp_path / "README.md").read_text()
+    assert "python x.py" in text and "| dice | 97.1234 | % |" in text
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ({"metrics": {"dice": 90.0}}, "needs the dataset"),
+        ({"metrics": {"accuracy": 90.0}, "dataset": "a/b", "command": "c"}, "unknown metric"),
+        ({"metrics": {"dice": float("nan")}, "dataset": "a/b", "command": "c"}, "finite"),
+        ({"metrics": {}}, "empty"),
+    ],
+)
+def test_card_refuses_scores_without_provenance_or_with_bad_values(tmp_path, card, message):
+    with pytest.raises(ValueError, match=message):
+        create_model("amfl-small", base_width=4).save_pretrained(tmp_path, model_card_kwargs=card)

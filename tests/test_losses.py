@@ -1,0 +1,139 @@
+"""Losses of eq. 3-7 and Table V, checked against independent computations."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from amfl.losses import (
+    SEGMENTATION_LOSSES,
+    DiceLoss,
+    LovaszSoftmaxLoss,
+    LSGANLoss,
+    create_loss,
+    inverse_frequency_weights,
+    lovasz_softmax,
+)
+
+
+def jaccard_loss_of_mistakes(foreground: np.ndarray, mistakes: np.ndarray) -> float:
+    """Delta_J of eq. 3: 1 - |F minus M| / |F union M| for mispredicted set M; 0 if both empty."""
+    union = (foreground | mistakes).sum()
+    return 0.0 if union == 0 else 1 - (foreground & ~mistakes).sum() / union
+
+
+def brute_force_lovasz_extension(foreground: np.ndarray, errors: np.ndarray) -> float:
+    """Choquet integral of the set function Delta_J at ``errors`` >= 0, from its definition:
+    the integral over t of Delta_J({i : errors_i >= t}), summed level by level."""
+    total, previous = 0.0, 0.0
+    for level in np.unique(errors):
+        total += (level - previous) * jaccard_loss_of_mistakes(foreground, errors >= level)
+        previous = level
+    return total
+
+
+def brute_force_lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, classes: str) -> float:
+    probabilities = logits.softmax(dim=1).movedim(1, -1).reshape(-1, logits.shape[1]).double().numpy()
+    labels = target.reshape(-1).numpy()
+    per_class = []
+    for label in range(logits.shape[1]):
+        foreground = labels == label
+        if classes == "present" and not foreground.any():
+            continue
+        errors = np.abs(foreground.astype(float) - probabilities[:, label])
+        per_class.append(brute_force_lovasz_extension(foreground, errors))
+    return float(np.mean(per_class))
+
+
+@pytest.mark.parametrize(("seed", "classes"), list(itertools.product(range(6), ("present", "all"))))
+def test_lovasz_matches_brute_force_extension_on_tiny_inputs(seed, classes):
+    generator = torch.Generator().manual_seed(seed)
+    logits = 3 * torch.randn(2, 4, 3, 2, generator=generator, dtype=torch.float64)
+    target = torch.randint(0, 3, (2, 3, 2), generator=generator)  # class 3 absent
+    expected = brute_force_lovasz_softmax(logits, target, classes)
+    assert lovasz_softmax(logits, target, classes).item() == pytest.approx(expected, abs=1e-10)
+
+
+def test_lovasz_on_hard_predictions_is_one_minus_mean_iou():
+    generator = torch.Generator().manual_seed(1)
+    target = torch.randint(0, 4, (3, 8, 8), generator=generator)
+    prediction = torch.where(torch.rand(3, 8, 8, generator=generator) < 0.3, (target + 1) % 4, target)
+    logits = 100 * nn.functional.one_hot(prediction, 4).movedim(-1, 1).double()
+    ious = [
+        ((prediction == c) & (target == c)).sum().item() / ((prediction == c) | (target == c)).sum().item()
+        for c in range(4)
+    ]
+    assert lovasz_softmax(logits, target).item() == pytest.approx(1 - np.mean(ious), abs=1e-9)
+    assert LovaszSoftmaxLoss()(logits, target).item() == pytest.approx(1 - np.mean(ious), abs=1e-9)
+
+
+def test_lovasz_is_zero_on_a_perfect_prediction_and_refuses_bad_options():
+    target = torch.randint(0, 4, (2, 5, 5))
+    logits = 100 * nn.functional.one_hot(target, 4).movedim(-1, 1).double()
+    assert lovasz_softmax(logits, target).item() == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match="classes"):
+        lovasz_softmax(logits, target, classes="some")
+    with pytest.raises(ValueError, match="target"):
+        lovasz_softmax(logits, target[:, :4])
+
+
+def test_lsgan_losses_follow_eq_5_and_6():
+    loss = LSGANLoss()
+    real, fake = torch.full((2, 1, 3, 3), 0.75), torch.full((2, 1, 3, 3), 0.25)
+    assert loss.discriminator_loss(real, fake).item() == pytest.approx(0.25**2 + 0.25**2)
+    assert loss.generator_loss(fake).item() == pytest.approx(0.75**2)
+    assert loss.discriminator_loss(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == 0
+    with pytest.raises(ValueError, match="target"):
+        loss(real, "maybe")
+
+
+def test_dice_loss_matches_hand_computation_and_ignores_absent_classes():
+    logits = torch.tensor([[[[2.0, -1.0]], [[0.5, 1.0]]]])  # (1, 2 classes, 1, 2)
+    target = torch.tensor([[[0, 0]]])
+    probabilities = logits.softmax(dim=1)[0, :, 0]
+    dice_background = 2 * probabilities[0].sum() / (probabilities[0].sum() + 2)
+    # Class 1 is absent from the truth: it is left out of the mean.
+    assert DiceLoss()(logits, target).item() == pytest.approx(1 - dice_background.item(), rel=1e-6)
+
+
+def test_weighted_dice_weights_the_class_mean():
+    generator = torch.Generator().manual_seed(3)
+    logits, target = torch.randn(2, 4, 6, 6, generator=generator), torch.randint(0, 4, (2, 6, 6), generator=generator)
+    probabilities = logits.softmax(1)
+    truth = nn.functional.one_hot(target, 4).movedim(-1, 1).float()
+    dice = 2 * (probabilities * truth).sum((0, 2, 3)) / (probabilities.sum((0, 2, 3)) + truth.sum((0, 2, 3)))
+    weights = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    expected = 1 - (weights * dice).sum() / weights.sum()
+    assert DiceLoss(weights)(logits, target).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_inverse_frequency_weights_favour_rare_classes_and_keep_scale():
+    counts = torch.tensor([900.0, 50.0, 40.0, 10.0])
+    weights = inverse_frequency_weights(counts)
+    assert torch.allclose(weights, counts.sum() / (4 * counts))
+    assert ((weights * counts).sum() / counts.sum()).item() == pytest.approx(1.0)
+    assert weights.argmax() == 3
+    with pytest.raises(ValueError, match="positive"):
+        inverse_frequency_weights(torch.tensor([5.0, 0.0]))
+
+
+def test_loss_registry_builds_every_table_v_loss():
+    assert set(SEGMENTATION_LOSSES) == {"lovasz", "ce", "weighted_ce", "dice", "weighted_dice"}
+    logits, target = torch.randn(2, 4, 8, 8, requires_grad=True), torch.randint(0, 4, (2, 8, 8))
+    weights = torch.tensor([0.3, 1.0, 1.0, 3.0])
+    for name, spec in SEGMENTATION_LOSSES.items():
+        loss = create_loss(name, weights if spec.weighted else None)(logits, target)
+        assert loss.ndim == 0 and torch.isfinite(loss)
+    ce = create_loss("weighted_ce", weights)(logits, target)
+    assert ce.item() == pytest.approx(nn.functional.cross_entropy(logits, target, weight=weights).item())
+
+
+def test_loss_registry_refuses_missing_or_unused_weights():
+    with pytest.raises(ValueError, match="needs class_weights"):
+        create_loss("weighted_dice")
+    with pytest.raises(ValueError, match="takes no class_weights"):
+        create_loss("lovasz", torch.ones(4))
+    with pytest.raises(KeyError, match="lovasz"):
+        create_loss("focal")
