@@ -1,0 +1,133 @@
+"""Every setting of a training run in one dataclass, the command line generated from it.
+
+The defaults are the paper's (Section III.A.2, eq. 5-7). The resolved settings are written
+as ``training_config.json`` beside the weights, so a model folder says how it was trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amfl.losses import SEGMENTATION_LOSSES
+from amfl.models import MODELS
+
+CONFIG_FILE = "training_config.json"
+MIXED_PRECISION = ("no", "fp16", "bf16")
+AUGMENTATIONS = ("flips", "rot90", "jitter")
+
+
+def _option(default: Any, help: str, **argparse_extra: Any) -> Any:
+    """A dataclass field whose metadata carries its command-line help."""
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **argparse_extra})
+    return field(default=default, metadata={"help": help, **argparse_extra})
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one run; see ``python train_accelerate.py --help`` for each."""
+
+    # What is trained.
+    model: str = _option("amfl-paper", "generator from the model registry", choices=tuple(MODELS))
+    base_width: int | None = _option(None, "override the generator's base width f(0)")
+    loss: str = _option("lovasz", "segmentation loss (Table V)", choices=tuple(SEGMENTATION_LOSSES))
+    gan: bool = _option(True, "train with the PatchGAN discriminator (--no-gan: the generator alone)")
+    discriminator_width: int = _option(64, "channels of the discriminator's first convolution")
+    lambda_segmentation: float = _option(10.0, "weight of the segmentation loss beside the LSGAN term (eq. 7)")
+    # How it is trained.
+    epochs: int = _option(200, "most epochs to train")
+    batch_size: int = _option(64, "images per step and process")
+    lr_generator: float = _option(2e-4, "Adam learning rate of the generator")
+    lr_discriminator: float = _option(2e-4, "Adam learning rate of the discriminator")
+    adam_betas: tuple[float, float] = _option((0.5, 0.999), "Adam betas of both optimisers", nargs=2)
+    patience: int = _option(15, "stop after this many epochs without a better validation Dice")
+    seed: int = _option(123, "seed of the split, the initialisation and the shuffling")
+    cpu: bool = _option(False, "run on the CPU even when a GPU is present (with torchrun: one CPU process per rank)")
+    mixed_precision: str = _option("no", "autocast precision", choices=MIXED_PRECISION)
+    channels_last: bool = _option(False, "NHWC memory layout (faster convolutions on recent GPUs)")
+    augment: list[str] = _option([], "training augmentations (default none)", nargs="*", choices=AUGMENTATIONS)
+    eval_batch_size: int = _option(128, "images per evaluation step and process")
+    num_workers: int = _option(0, "data loader worker processes")
+    # Data.
+    h5: Path | None = _option(None, "train on an original .h5 file instead of the rebuilt set")
+    data_dir: Path | None = _option(None, "folder with DAPI.tif and Cy3.tif (default $AMFL_DATA, else ../shared/data)")
+    dataset_cache: Path | None = _option(None, "rebuilt dataset cache file (default under $AMFL_CACHE)")
+    raw_labels: bool = _option(False, "train on the uncleaned labels")
+    image_pad_value: float = _option(0.0, "grey value padding 94x93 to 128x128 (the paper used 255)")
+    max_samples: int | None = _option(None, "use at most this many samples of each split (smoke runs)")
+    # Output.
+    output_dir: Path = _option(Path("runs/amfl"), "folder for checkpoints, logs, the model and metrics")
+    resume: bool = _option(False, "continue from the newest checkpoint in output_dir")
+    push_to_hub: bool = _option(False, "upload the model folder (and dataset card) when done")
+    hub_model_id: str | None = _option(None, "Hub model repository, e.g. user/amfl-nestedunet")
+    hub_dataset_id: str | None = _option(None, "Hub dataset repository to push the exported dataset to")
+    hub_private: bool = _option(False, "create Hub repositories as private")
+    quiet: bool = _option(False, "no progress bars")
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        self.adam_betas = tuple(self.adam_betas)
+        for name in ("epochs", "batch_size", "patience", "eval_batch_size", "discriminator_width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
+        for name in ("base_width", "max_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 when given; got {getattr(self, name)}")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id (the model repository to create or update)")
+        if not all(0 <= beta < 1 for beta in self.adam_betas):
+            raise ValueError(f"adam_betas must lie in [0, 1); got {self.adam_betas}")
+
+    def to_json(self) -> str:
+        values = {key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(self).items()}
+        return json.dumps(values, indent=2)
+
+    def save(self, folder: Path) -> Path:
+        path = Path(folder) / CONFIG_FILE
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``train_accelerate.py``: one option per TrainConfig field."""
+    parser = argparse.ArgumentParser(
+        description="Train the AMFL cGAN (or a generator alone) with Accelerate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    hints = typing.get_type_hints(TrainConfig)
+    for option in dataclasses.fields(TrainConfig):
+        extra = {key: value for key, value in option.metadata.items() if key != "help"}
+        default = option.default_factory() if option.default is dataclasses.MISSING else option.default
+        kind = _argument_type(hints[option.name])
+        flag = f"--{option.name}"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=option.metadata["help"])
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=option.metadata["help"], **extra)
+    return parser
+
+
+def _argument_type(hint: Any) -> type:
+    """The scalar type argparse converts to: X for X, X | None, list[X] and tuple[X, ...]."""
+    if isinstance(hint, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) in (list, tuple):
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """TrainConfig from command-line arguments; argparse reports bad values and exits 2."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        return TrainConfig(**vars(arguments))
+    except ValueError as error:
+        parser.error(str(error))

@@ -1,0 +1,231 @@
+"""The adversarial training run on Accelerate: one CPU, one GPU, or many of either.
+
+``accelerate launch train_accelerate.py`` (or ``python train_accelerate.py`` for one process)
+calls :func:`train`. Every process builds the same models and data; Accelerate shards the
+batches, all-reduces the gradients and gathers the predictions for scoring; only the main
+process writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import DistributedType, set_seed
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+import amfl.hub
+from amfl.data.export import export_dataset
+from amfl.losses import create_loss, inverse_frequency_weights
+from amfl.metrics import BatchScores
+from amfl.models import create_discriminator, create_model
+from amfl.training import publish, state
+from amfl.training.config import TrainConfig
+from amfl.training.data import TrainingData, evaluation_set, load_training_data, training_set
+from amfl.training.evaluation import broadcast_buffers, evaluate, replicas_agree
+from amfl.training.step import AdversarialStep
+
+LOG_FILE = "log.jsonl"
+TRACKER_PROJECT = "amfl"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    test_scores: BatchScores
+    model_dir: Path
+    state: state.TrainerState
+    #: Whether this process is the one that wrote the results (the one to report them).
+    is_main_process: bool
+
+
+def train(config: TrainConfig, data: TrainingData | None = None, command: str | None = None) -> TrainResult:
+    """Train, keep the generator with the best validation Dice, score it on the test split.
+
+    ``data`` replaces the dataset named by ``config`` (tests pass small synthetic sets);
+    ``command`` is recorded on the model card (default: this process's command line).
+    """
+    accelerator = Accelerator(
+        cpu=config.cpu,
+        mixed_precision=config.mixed_precision,
+        log_with=_available_trackers(),
+        project_dir=str(config.output_dir),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+    )
+    set_seed(config.seed)
+    progress = not config.quiet
+    if accelerator.is_main_process:
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        config.save(config.output_dir)
+    with accelerator.main_process_first():
+        data = data or load_training_data(config, progress=progress and accelerator.is_main_process)
+    _check_data(data, config)
+
+    generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
+    discriminator = create_discriminator(base_width=config.discriminator_width) if config.gan else None
+    if config.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+    weights = inverse_frequency_weights(data.train.class_pixel_counts()) if "weighted" in config.loss else None
+    segmentation_loss = create_loss(config.loss, weights).to(accelerator.device)
+    generator_optimizer = _adam(generator, config.lr_generator, config)
+    train_loader = DataLoader(
+        training_set(data.train, config.augment), batch_size=config.batch_size, shuffle=True,
+        num_workers=config.num_workers,
+    )
+    validation_loader, test_loader = (
+        DataLoader(evaluation_set(split), batch_size=config.eval_batch_size) for split in (data.validation, data.test)
+    )
+    generator, generator_optimizer, train_loader, validation_loader, test_loader = accelerator.prepare(
+        generator, generator_optimizer, train_loader, validation_loader, test_loader
+    )
+    discriminator_optimizer = None
+    if discriminator is not None:
+        discriminator_optimizer = _adam(discriminator, config.lr_discriminator, config)
+        discriminator, discriminator_optimizer = accelerator.prepare(discriminator, discriminator_optimizer)
+    step = AdversarialStep(
+        accelerator, generator, generator_optimizer, segmentation_loss, discriminator,
+        discriminator_optimizer, config.lambda_segmentation, config.channels_last,
+    )
+
+    run_state = state.TrainerState()
+    if config.resume:
+        checkpoint = state.latest_checkpoint(config.output_dir)
+        accelerator.load_state(str(checkpoint))
+        run_state = state.read_state(checkpoint)
+        accelerator.print(f"resuming after epoch {run_state.epochs_done} from {checkpoint}")
+    accelerator.init_trackers(TRACKER_PROJECT, config=_tracker_config(config))
+
+    for epoch in range(run_state.epochs_done + 1, config.epochs + 1):
+        if run_state.epochs_without_improvement >= config.patience:
+            break
+        started = time.perf_counter()
+        train_loader.set_epoch(epoch)
+        losses = _train_epoch(accelerator, step, train_loader, epoch, config)
+        broadcast_buffers(accelerator, generator)
+        validation = evaluate(accelerator, generator, validation_loader, f"validation {epoch}", progress)
+        improved = run_state.record(epoch, validation.means["dice"])
+        if improved and accelerator.is_main_process:
+            publish.save_model(accelerator.unwrap_model(generator), config, None, "")
+        record = {
+            "epoch": epoch, "seconds": round(time.perf_counter() - started, 3), "loss": losses,
+            "validation": validation.means, "best_epoch": run_state.best_epoch,
+        }
+        _log(accelerator, config, record)
+        _save_checkpoint(accelerator, config, run_state)
+        accelerator.print(
+            f"epoch {epoch}: validation Dice {validation.means['dice']:.4f} "
+            f"(best {run_state.best_dice:.4f} at epoch {run_state.best_epoch})"
+        )
+    accelerator.wait_for_everyone()
+    return _finish(accelerator, config, data, generator, test_loader, run_state, command or _command_line(accelerator))
+
+
+def _train_epoch(
+    accelerator: Accelerator, step: AdversarialStep, loader: DataLoader, epoch: int, config: TrainConfig
+) -> dict[str, float]:
+    """Run one epoch; returns each loss averaged over the epoch's steps and processes."""
+    step.generator.train()
+    if step.discriminator is not None:
+        step.discriminator.train()
+    totals: dict[str, torch.Tensor] = {}
+    batches = tqdm(
+        loader, desc=f"epoch {epoch}/{config.epochs}", leave=False,
+        disable=config.quiet or not accelerator.is_local_main_process,
+    )
+    for images, labels in batches:
+        for name, value in step(images, labels).items():
+            totals[name] = totals.get(name, 0) + value
+        batches.set_postfix(generator=f"{totals['generator'].item() / (batches.n + 1):.4f}", refresh=False)
+    steps = max(len(loader), 1)
+    return {name: accelerator.reduce(total, "mean").item() / steps for name, total in totals.items()}
+
+
+def _finish(
+    accelerator: Accelerator, config: TrainConfig, data: TrainingData, generator: nn.Module,
+    test_loader: DataLoader, run_state: state.TrainerState, command: str,
+) -> TrainResult:
+    """Score the best generator on the test split and leave the results on disk."""
+    folder = publish.model_dir(config)
+    best = amfl.hub.from_pretrained(folder)
+    accelerator.unwrap_model(generator).load_state_dict(best.state_dict())
+    identical = replicas_agree(accelerator, generator)
+    scores = evaluate(accelerator, generator, test_loader, "test", not config.quiet)
+    if accelerator.is_main_process:
+        run = {
+            "best_epoch": run_state.best_epoch, "epochs_trained": run_state.epochs_done,
+            "best_validation_dice": run_state.best_dice, "processes": accelerator.num_processes,
+            "replica_weights_identical": identical, "command": command,
+        }
+        publish.write_metrics(config, scores, run)
+        publish.save_model(accelerator.unwrap_model(generator), config, scores, command)
+        if data.facts is not None:
+            publish.write_dataset_card_of_run(config, data.facts)
+        if config.push_to_hub:
+            export = None
+            if config.hub_dataset_id and data.splits is not None and data.facts is not None:
+                export = export_dataset(data.splits, data.facts, config.output_dir / "dataset")
+            for url in publish.push_results(config, export):
+                accelerator.print(f"pushed {url}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # last: it also shuts the process group down
+    return TrainResult(scores, folder, run_state, accelerator.is_main_process)
+
+
+def _save_checkpoint(accelerator: Accelerator, config: TrainConfig, run_state: state.TrainerState) -> None:
+    """Accelerate's state, then (last, so its presence marks a complete checkpoint) ours."""
+    folder = state.checkpoint_dir(config.output_dir, run_state.epochs_done)
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        state.write_state(folder, run_state)
+        state.prune_checkpoints(config.output_dir)
+    accelerator.wait_for_everyone()
+
+
+def _log(accelerator: Accelerator, config: TrainConfig, record: dict) -> None:
+    flat = {f"loss/{k}": v for k, v in record["loss"].items()}
+    flat.update({f"validation/{k}": v for k, v in record["validation"].items()})
+    accelerator.log(flat, step=record["epoch"])
+    if accelerator.is_main_process:
+        with open(config.output_dir / LOG_FILE, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+
+
+def _adam(module: nn.Module, learning_rate: float, config: TrainConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(module.parameters(), lr=learning_rate, betas=config.adam_betas)
+
+
+def _check_data(data: TrainingData, config: TrainConfig) -> None:
+    empty = [name for name in ("train", "validation", "test") if len(getattr(data, name)) == 0]
+    if empty:
+        raise ValueError(f"no samples in the {', '.join(empty)} split(s); check --max_samples and the data source")
+
+
+def _available_trackers() -> list[str] | None:
+    """TensorBoard when it is installed; the JSON-lines log is always written."""
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        return None
+    return ["tensorboard"]
+
+
+def _tracker_config(config: TrainConfig) -> dict:
+    return {key: value if isinstance(value, (int, float, str, bool)) else str(value) for key, value in asdict(config).items()}
+
+
+def _command_line(accelerator: Accelerator) -> str:
+    """How to rerun this training: CPU processes come from torchrun, GPU ones from accelerate."""
+    arguments = " ".join(shlex.quote(argument) for argument in sys.argv[1:])
+    processes = accelerator.num_processes
+    if processes == 1:
+        return f"python train_accelerate.py {arguments}"
+    if accelerator.distributed_type == DistributedType.MULTI_CPU:
+        return f"torchrun --standalone --nproc_per_node {processes} train_accelerate.py {arguments}"
+    return f"accelerate launch --num_processes {processes} train_accelerate.py {arguments}"

@@ -1,0 +1,79 @@
+"""Training throughput: images per second of the real AMFL step (G + D update, eq. 5-7).
+
+Times ``amfl.training.step.AdversarialStep``, the code the trainer runs, on random
+128 x 128 batches, for the paper-size generator and the small preset. Runs on whatever
+Accelerate picks (a GPU if present).
+
+    python benchmarks/bench_training.py                          # both presets, fp32
+    python benchmarks/bench_training.py --mixed_precision bf16 --channels_last --batch_size 64
+"""
+
+import argparse
+import time
+
+import torch
+from accelerate import Accelerator
+
+from amfl.losses import create_loss
+from amfl.models import create_discriminator, create_model
+from amfl.training.step import AdversarialStep
+
+PRESETS = ("amfl-paper", "amfl-small")
+
+
+def images_per_second(
+    accelerator: Accelerator, preset: str, batch_size: int, steps: int, warmup: int, channels_last: bool
+) -> float:
+    torch.manual_seed(0)
+    generator, discriminator = create_model(preset), create_discriminator()
+    if channels_last:
+        generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
+    optimizers = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (generator, discriminator)]
+    generator, discriminator, *optimizers = accelerator.prepare(generator, discriminator, *optimizers)
+    step = AdversarialStep(
+        accelerator, generator, optimizers[0], create_loss("lovasz"), discriminator, optimizers[1],
+        channels_last=channels_last,
+    )
+    images = torch.rand(batch_size, 1, 128, 128, device=accelerator.device)
+    labels = torch.randint(0, 4, (batch_size, 128, 128), device=accelerator.device)
+    for _ in range(warmup):
+        step(images, labels)
+    _synchronise(accelerator)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step(images, labels)
+    _synchronise(accelerator)
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def _synchronise(accelerator: Accelerator) -> None:
+    if accelerator.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument("--batch_size", type=int, default=None, help="default: 64 on a GPU, 8 on the CPU")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 20 on a GPU, 3 on the CPU)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
+    parser.add_argument("--channels_last", action="store_true")
+    args = parser.parse_args()
+    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    on_gpu = accelerator.device.type == "cuda"
+    batch_size = args.batch_size or (64 if on_gpu else 8)
+    steps = args.steps or (20 if on_gpu else 3)
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True
+        device = torch.cuda.get_device_name()
+    else:
+        device = f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {device}; batch {batch_size}; {args.mixed_precision}; channels_last {args.channels_last}")
+    for preset in args.presets:
+        rate = images_per_second(accelerator, preset, batch_size, steps, args.warmup, args.channels_last)
+        print(f"{preset}: {rate:.1f} images/s per training step (G + D update)")
+
+
+if __name__ == "__main__":
+    main()

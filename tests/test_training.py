@@ -1,0 +1,158 @@
+"""The Accelerate trainer: paper defaults, a tiny end-to-end run, resume, divergence,
+two processes, and an offline push."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader
+
+import amfl.hub
+from amfl.data.dataset import load_pairs
+from amfl.data.protocol import split_pairs
+from amfl.metrics import METRIC_NAMES
+from amfl.training import NonFiniteLossError, TrainConfig, parse_config, train
+from amfl.training.data import SplitTensors, TrainingData, from_splits
+from amfl.training.evaluation import evaluate
+from amfl.training.state import TrainerState, complete_checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--model", "amfl-small", "--base_width", "4", "--discriminator_width", "8",
+        "--batch_size", "8", "--max_samples", "24", "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def training_h5(built, tmp_path_factory) -> Path:
+    """300 real samples of the rebuild in the layout of Hu et al.'s cleaned .h5."""
+    path = tmp_path_factory.mktemp("h5") / "pairs.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("13434_overlapping_chrom_pairs_LowRes", data=built.clean.subset(np.arange(300)).stacked())
+    return path
+
+
+def tiny_config(tmp_path: Path, h5: Path, *extra: str) -> TrainConfig:
+    return parse_config([*TINY, "--h5", str(h5), "--output_dir", str(tmp_path), *extra])
+
+
+def tiny_data(config: TrainConfig) -> TrainingData:
+    return from_splits(split_pairs(load_pairs(config.h5, progress=False), seed=config.seed), config)
+
+
+def run_cli(arguments: list[str], launcher: list[str] | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [*(launcher or [sys.executable]), str(REPO / "train_accelerate.py"), *arguments]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
+
+
+def test_defaults_are_the_papers():
+    config = parse_config([])
+    assert (config.model, config.loss, config.gan, config.lambda_segmentation) == ("amfl-paper", "lovasz", True, 10.0)
+    assert (config.lr_generator, config.lr_discriminator, config.adam_betas) == (2e-4, 2e-4, (0.5, 0.999))
+    assert (config.batch_size, config.seed, config.patience, config.augment) == (64, 123, 15, [])
+
+
+def test_bad_options_are_refused_with_a_message(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(["--push_to_hub"])
+    assert exit_info.value.code == 2
+    assert "--hub_model_id" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_config(["--loss", "focal"])
+
+
+def test_trainer_state_counts_epochs_without_improvement():
+    state = TrainerState()
+    assert state.record(1, 50.0) and state.best_epoch == 1
+    assert not state.record(2, 49.0) and state.epochs_without_improvement == 1
+    assert state.record(3, 60.0) and (state.best_epoch, state.epochs_without_improvement) == (3, 0)
+
+
+def test_tiny_run_leaves_a_loadable_model_and_the_eight_metrics(tmp_path, training_h5):
+    config = tiny_config(tmp_path, training_h5, "--epochs", "2", "--augment", "flips", "rot90", "jitter")
+    result = train(config, command="python train_accelerate.py --tiny")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(METRIC_NAMES) <= set(metrics["metrics"]) and metrics["images"] == 24
+    assert metrics["epochs_trained"] == 2 and metrics["processes"] == 1
+    assert np.array(metrics["confusion_matrix"]["rows_true_columns_predicted"]).sum() == 24 * 128 * 128
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in log] == [1, 2]
+    assert {"discriminator", "adversarial", "segmentation", "generator"} <= set(log[0]["loss"])
+    model = amfl.hub.from_pretrained(result.model_dir)
+    assert model.base_width == 4
+    card = (result.model_dir / "README.md").read_text()
+    assert "python train_accelerate.py --tiny" in card and f"{metrics['metrics']['dice']:.4f}" in card
+    assert json.loads((result.model_dir / "training_config.json").read_text())["epochs"] == 2
+    assert "\n300 greyscale images" in (tmp_path / "dataset_card" / "README.md").read_text()  # measured counts
+    assert len(complete_checkpoints(tmp_path)) == 2
+
+
+def test_generator_alone_trains_with_a_weighted_loss(tmp_path, training_h5):
+    config = tiny_config(tmp_path, training_h5, "--epochs", "1", "--no-gan", "--loss", "weighted_dice")
+    train(config)
+    log = json.loads((tmp_path / "log.jsonl").read_text())
+    assert set(log["loss"]) == {"segmentation", "generator"}
+
+
+def test_resume_continues_at_the_next_epoch_with_the_same_state(tmp_path, training_h5):
+    straight = tiny_config(tmp_path / "straight", training_h5, "--epochs", "2")
+    data = tiny_data(straight)
+    train(straight, data)
+    interrupted = tiny_config(tmp_path / "resumed", training_h5, "--epochs", "1")
+    train(interrupted, data)
+    resumed = tiny_config(tmp_path / "resumed", training_h5, "--epochs", "2", "--resume")
+    train(resumed, data)
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in log] == [1, 2]
+    for name in ("model.safetensors", "model_1.safetensors"):
+        expected = load_file(tmp_path / "straight" / "checkpoints" / "epoch_0002" / name)
+        actual = load_file(tmp_path / "resumed" / "checkpoints" / "epoch_0002" / name)
+        assert all(torch.equal(expected[key], actual[key]) for key in expected), name
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, training_h5):
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        train(tiny_config(tmp_path, training_h5, "--resume"))
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tmp_path, training_h5):
+    config = tiny_config(tmp_path, training_h5, "--epochs", "1")
+    data = tiny_data(config)
+    poisoned = data.train.images.clone()
+    poisoned[0, 0, 60, 60] = float("nan")
+    data = TrainingData(SplitTensors(poisoned, data.train.labels), data.validation, data.test)
+    with pytest.raises(NonFiniteLossError, match="NaN or infinite"):
+        train(config, data)
+
+
+def test_offline_push_fails_clearly_and_keeps_the_results(tmp_path, training_h5):
+    arguments = [*TINY, "--h5", str(training_h5), "--output_dir", str(tmp_path), "--epochs", "1",
+                 "--push_to_hub", "--hub_model_id", "someone/amfl-test"]
+    result = run_cli(arguments, env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1, result.stderr
+    assert "could not push to the Hub model someone/amfl-test" in result.stderr
+    assert (tmp_path / "metrics.json").is_file() and (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_two_processes_agree_and_match_a_single_process_evaluation(tmp_path, training_h5):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = run_cli([*TINY, "--cpu", "--h5", str(training_h5), "--output_dir", str(tmp_path), "--epochs", "2"], launcher)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["replica_weights_identical"] is True
+
+    config = tiny_config(tmp_path, training_h5)
+    accelerator = Accelerator(cpu=True)
+    model = amfl.hub.from_pretrained(tmp_path / "model")
+    loader = DataLoader(torch.utils.data.TensorDataset(*vars(tiny_data(config).test).values()), batch_size=5)
+    alone = evaluate(accelerator, model, loader, "test", progress=False).summary()
+    assert alone == pytest.approx(metrics["metrics"], rel=1e-9)
