@@ -32,6 +32,7 @@ from huggingface_hub.errors import (
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from amfl.markdown import markdown_table
 from amfl.metrics import METRIC_UNITS
 
 CONFIG_FILE = constants.CONFIG_NAME
@@ -332,7 +333,7 @@ def render_model_card(
         "## Load\n\nWith the `amfl` package, pass this repository's Hub id or a local copy "
         "of it:\n\n```python\nimport amfl.hub\n\nmodel = amfl.hub.from_pretrained(repo_id_or_folder)\n```",
         "## Configuration\n\n"
-        + _markdown_table(("Argument", "Value"), [(key, str(value)) for key, value in config.items()]),
+        + markdown_table(("Argument", "Value"), [(key, str(value)) for key, value in config.items()]),
         _evaluation_section(metrics, dataset, command, dataset_split),
     ]
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
@@ -351,7 +352,7 @@ def _evaluation_section(
         f"## Evaluation\n\nMeasured on the {split} split of `{dataset}`: per image and per "
         "class (background included), averaged over the four classes, then over images "
         "(`amfl.metrics.score_batch`).\n\n"
-        + _markdown_table(("Metric", "Value", "Unit"), rows)
+        + markdown_table(("Metric", "Value", "Unit"), rows)
         + f"\n\nCommand:\n\n```bash\n{command}\n```"
     )
 
@@ -377,8 +378,3 @@ def _check_card_metrics(
 
 def _format_arguments(arguments: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
-
-
-def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    lines = [header, tuple("---" for _ in header), *rows]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)

@@ -3,6 +3,9 @@ images in ../shared/data (or $AMFL_DATA) into a temporary cache."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pytest
 
@@ -24,6 +27,16 @@ def source_dir():
 def built(source_dir, tmp_path_factory) -> BuildResult:
     cache = tmp_path_factory.mktemp("cache") / "pairs.npz"
     return build_dataset(source_dir, cache, progress=False)
+
+
+@pytest.fixture(scope="session")
+def training_h5(built, tmp_path_factory) -> Path:
+    """300 real samples of the rebuild in the layout of Hu et al.'s cleaned .h5, small
+    enough for training and evaluation runs in tests (also from subprocesses)."""
+    path = tmp_path_factory.mktemp("h5") / "pairs.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("13434_overlapping_chrom_pairs_LowRes", data=built.clean.subset(np.arange(300)).stacked())
+    return path
 
 
 def make_pairs(count: int = 12, seed: int = 0, shape: tuple[int, int] = (94, 93)) -> OverlapPairs:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -27,15 +26,6 @@ from amfl.training.state import TrainerState, complete_checkpoints
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model", "amfl-small", "--base_width", "4", "--discriminator_width", "8",
         "--batch_size", "8", "--max_samples", "24", "--quiet"]
-
-
-@pytest.fixture(scope="session")
-def training_h5(built, tmp_path_factory) -> Path:
-    """300 real samples of the rebuild in the layout of Hu et al.'s cleaned .h5."""
-    path = tmp_path_factory.mktemp("h5") / "pairs.h5"
-    with h5py.File(path, "w") as handle:
-        handle.create_dataset("13434_overlapping_chrom_pairs_LowRes", data=built.clean.subset(np.arange(300)).stacked())
-    return path
 
 
 def tiny_config(tmp_path: Path, h5: Path, *extra: str) -> TrainConfig:
@@ -94,6 +84,7 @@ def test_tiny_run_leaves_a_loadable_model_and_the_eight_metrics(tmp_path, traini
     assert json.loads((result.model_dir / "training_config.json").read_text())["epochs"] == 2
     assert "\n300 greyscale images" in (tmp_path / "dataset_card" / "README.md").read_text()  # measured counts
     assert len(complete_checkpoints(tmp_path)) == 2
+    assert list((tmp_path / "amfl").glob("events.out.tfevents.*")), "TensorBoard tracker wrote no events"
 
 
 def test_generator_alone_trains_with_a_weighted_loss(tmp_path, training_h5):
