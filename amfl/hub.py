@@ -100,6 +100,7 @@ class AmflHubMixin(PyTorchModelHubMixin):
             command=command,
             dataset_split=dataset_split,
             license=license,
+            input_divisor=getattr(self, "input_divisor", None),
         )
 
     @classmethod
@@ -284,6 +285,7 @@ def render_model_card(
     command: str | None = None,
     dataset_split: str = "test",
     license: str = "mit",
+    input_divisor: int | None = None,
 ) -> ModelCard:
     """A model card (YAML metadata + text) stating only what was measured.
 
@@ -296,6 +298,7 @@ def render_model_card(
         command: the exact command that produced the scores, so anyone can re-run it.
         dataset_split: the split the scores come from.
         license: SPDX-style license id of the weights.
+        input_divisor: what image height and width must be a multiple of (segmentation models).
     """
     architecture = config.get(ARCHITECTURE_KEY, "<missing>")
     arguments = {key: value for key, value in config.items() if key != ARCHITECTURE_KEY}
@@ -328,8 +331,13 @@ def render_model_card(
         f"# {model_name}",
         summary,
         f"From {PAPER}. Classes: 0 background, 1 first chromosome only, 2 second chromosome "
-        "only, 3 overlap. Input: one grey-level channel scaled to 0..1, height and width "
-        "padded to a multiple of 16.",
+        "only, 3 overlap."
+        + (
+            f" Input: one grey-level channel scaled to 0..1, height and width padded to a "
+            f"multiple of {input_divisor}."
+            if input_divisor
+            else ""
+        ),
         "## Load\n\nWith the `amfl` package, pass this repository's Hub id or a local copy "
         "of it:\n\n```python\nimport amfl.hub\n\nmodel = amfl.hub.from_pretrained(repo_id_or_folder)\n```",
         "## Configuration\n\n"

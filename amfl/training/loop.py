@@ -75,9 +75,11 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     weights = inverse_frequency_weights(data.train.class_pixel_counts()) if "weighted" in config.loss else None
     segmentation_loss = create_loss(config.loss, weights).to(accelerator.device)
     generator_optimizer = _adam(generator, config.lr_generator, config)
+    # A ragged last batch is dropped (its samples come back in other epochs' shuffles): some
+    # baselines batch-normalise pooled features and cannot train on a batch of one.
     train_loader = DataLoader(
         training_set(data.train, config.augment), batch_size=config.batch_size, shuffle=True,
-        num_workers=config.num_workers,
+        num_workers=config.num_workers, drop_last=len(data.train) > config.batch_size * accelerator.num_processes,
     )
     validation_loader, test_loader = (
         DataLoader(evaluation_set(split), batch_size=config.eval_batch_size) for split in (data.validation, data.test)
