@@ -51,6 +51,15 @@ def padded_size(size: int, multiple: int = SIZE_MULTIPLE) -> int:
     return -(-size // multiple) * multiple
 
 
+def network_size(shape: tuple[int, int], multiple: int = SIZE_MULTIPLE, minimum: int = 0) -> tuple[int, int]:
+    """Padded (height, width) for a model: multiples of ``multiple``, at least ``minimum``.
+
+    Inference uses ``minimum`` = the training size (128), so a small crop such as a 94 x 93
+    Pommier sample gets the same amount of surrounding background as in training.
+    """
+    return tuple(max(padded_size(side, multiple), padded_size(minimum, multiple)) for side in shape)
+
+
 def pad(array: np.ndarray, padding: Padding, value: float) -> np.ndarray:
     """Pad the last two axes of ``array`` (any leading batch axes are kept)."""
     widths = [(0, 0)] * (array.ndim - 2) + [
@@ -78,7 +87,6 @@ def prepare_images(
 ) -> tuple[np.ndarray, Padding]:
     """Images (..., H, W) -> float32 (..., H', W') in 0..1, padded centred to ``target``
     (default: the next multiple of 16 on each side). Returns the padding for cropping back."""
-    shape = images.shape[-2:]
-    target = target or (padded_size(shape[0]), padded_size(shape[1]))
-    padding = centred_padding(shape, target)
+    target = target or network_size(images.shape[-2:])
+    padding = centred_padding(images.shape[-2:], target)
     return scale_to_unit(pad(images, padding, pad_value)), padding

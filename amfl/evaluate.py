@@ -1,0 +1,259 @@
+"""Score trained model folders on the test split and write the paper's tables and figures.
+
+    python -m amfl.evaluate runs/amfl/model runs/unet/model --out results/
+
+Writes to ``--out``: Table II (eight scores), Table III (per-class IoU), Table IV
+(parameters, CPU and, on a GPU, GPU milliseconds per 128 x 128 image), Tables I and V (the
+generator, loss and GAN ablations, from each folder's training_config.json), confusion matrices (Fig. 5),
+training curves (from the run's log.jsonl), predictions with difference images (Fig. 6):
+markdown, CSV and PNG, plus evaluation.json with every number and the command. Our rows
+stand beside the paper's, which are always labelled as the paper's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, TensorDataset
+
+import amfl.hub
+from amfl import figures, paper_tables
+from amfl.data.dataset import load_pairs
+from amfl.data.protocol import split_pairs
+from amfl.markdown import markdown_table
+from amfl.metrics import METRIC_NAMES, BatchScores, score_batch
+from amfl.models import MODELS, NestedUNet
+from amfl.timing import median_latency_ms
+from amfl.training.config import CONFIG_FILE as TRAINING_CONFIG_FILE
+from amfl.training.data import SplitTensors
+from amfl.training.evaluation import predict_labels
+from amfl.training.loop import LOG_FILE
+
+#: Samples drawn in the Fig. 6 figure.
+FIGURE_SAMPLES = 6
+HEADERS = {
+    "acc": "Acc", "dice": "Dice", "iou": "IoU", "recall": "Recall", "precision": "Precision",
+    "fnr": "FNR", "fpr": "FPR", "hausdorff": "Hausdorff",
+}
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One evaluated folder: what it is, how it was trained, how it scores and how fast it is."""
+
+    name: str
+    folder: Path
+    training: dict[str, Any]
+    scores: BatchScores
+    predictions: np.ndarray
+    parameters: int
+    cpu_ms: float
+    gpu_ms: float | None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "folder": str(self.folder), "parameters": self.parameters,
+            "cpu_ms": self.cpu_ms, "gpu_ms": self.gpu_ms, "training": self.training,
+            "images": len(self.predictions), **self.scores.summary(),
+        }
+
+
+def load_test_split(h5: Path | None, seed: int, max_samples: int | None, image_pad_value: float) -> SplitTensors:
+    """The scored test samples (with overlap) of the paper's split, network-ready."""
+    splits = split_pairs(load_pairs(h5, progress=False), seed=seed)
+    return SplitTensors.from_pairs(splits.test_scored, image_pad_value).head(max_samples)
+
+
+def evaluate_folder(
+    folder: Path, name: str, test: SplitTensors, accelerator: Accelerator, timing_runs: int, batch_size: int,
+) -> ModelResult:
+    model = amfl.hub.from_pretrained(folder, map_location=str(accelerator.device))
+    loader = accelerator.prepare(DataLoader(TensorDataset(test.images, test.labels), batch_size=batch_size))
+    predicted, true = predict_labels(accelerator, model, loader, f"scoring {name}")
+    training_path = folder / TRAINING_CONFIG_FILE
+    training = json.loads(training_path.read_text(encoding="utf-8")) if training_path.is_file() else {}
+    on_gpu = accelerator.device.type == "cuda"
+    gpu_ms = median_latency_ms(model, runs=timing_runs, device=accelerator.device) if on_gpu else None
+    cpu_ms = median_latency_ms(model, runs=timing_runs, device="cpu")
+    return ModelResult(
+        name, folder, training, score_batch(predicted, true), predicted,
+        sum(parameter.numel() for parameter in model.parameters()), cpu_ms, gpu_ms,
+    )
+
+
+def write_tables(results: list[ModelResult], out: Path) -> list[Path]:
+    """Tables I-V as markdown and CSV (I and V when a run fits them); returns the files written."""
+    tables = {
+        "table2": _table_ii(results),
+        "table3": _table_iii(results),
+        "table4": _table_iv(results),
+    }
+    for stem, table in (("table1", _table_i(results)), ("table5", _table_v(results))):
+        if table[1]:
+            tables[stem] = table
+    written = []
+    for stem, (header, rows) in tables.items():
+        written.append(_write_markdown(out / f"{stem}.md", header, rows))
+        written.append(_write_csv(out / f"{stem}.csv", header, rows))
+    return written
+
+
+def _scores(values: dict[str, float]) -> list[str]:
+    return [f"{values[name]:.4f}" for name in METRIC_NAMES]
+
+
+def _table_ii(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
+    header = ["Model", "Source", *(HEADERS[name] for name in METRIC_NAMES)]
+    rows = [[result.name, "ours", *_scores(result.scores.means)] for result in results]
+    rows += [[name, "paper, Table II", *_scores(values)] for name, values in paper_tables.TABLE_II.items()]
+    return header, rows
+
+
+def _table_iii(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
+    header = ["Model", "Source", "IoU class 1", "IoU class 2", "IoU class 3", "Acc"]
+    keys = ("iou_class_1", "iou_class_2", "iou_class_3", "acc")
+    rows = [[r.name, "ours", *(f"{r.scores.summary()[key]:.2f}" for key in keys)] for r in results]
+    rows.append(["AMFL", "paper, Table III", *(f"{paper_tables.TABLE_III_AMFL[key]:.2f}" for key in keys)])
+    return header, rows
+
+
+def _table_iv(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
+    header = ["Model", "Source", "Params (M)", "CPU ms", "GPU ms"]
+    rows = [
+        [r.name, "ours (this machine)", f"{r.parameters / 1e6:.2f}", f"{r.cpu_ms:.1f}",
+         "not measured (no GPU)" if r.gpu_ms is None else f"{r.gpu_ms:.2f}"]
+        for r in results
+    ]
+    rows += [
+        [name, "paper, Table IV (Xeon E5-2680 v4 / Tesla P40)", f"{params:.2f}", f"{cpu}", f"{gpu}"]
+        for name, (params, gpu, cpu) in paper_tables.TABLE_IV.items()
+    ]
+    return header, rows
+
+
+def _training_row(result: ModelResult) -> tuple[str | None, str | None, bool | None]:
+    """(paper name of the generator, loss, GAN) from the folder's training_config.json."""
+    spec = MODELS.get(str(result.training.get("model", "")))
+    generator = "NestedUNet" if spec is not None and spec.model_class is NestedUNet else getattr(spec, "paper_name", None)
+    return generator, result.training.get("loss"), result.training.get("gan")
+
+
+def _table_i(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
+    """AMFL (GAN + Lovasz-Softmax) rows by generator, beside the paper's Table I."""
+    header = ["Model", "Generator", "Source", *(HEADERS[name] for name in METRIC_NAMES)]
+    rows = []
+    for result in results:
+        generator, loss, gan = _training_row(result)
+        if gan and loss == "lovasz" and generator in paper_tables.TABLE_I:
+            rows.append([result.name, generator, "ours", *_scores(result.scores.means)])
+            rows.append([result.name, generator, "paper, Table I", *_scores(paper_tables.TABLE_I[generator])])
+    return header, rows
+
+
+def _table_v(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
+    """Rows for every evaluated NestedUNet with a known loss and GAN setting, beside the paper's."""
+    header = ["Model", "Loss", "GAN", "Source", *(HEADERS[name] for name in METRIC_NAMES)]
+    rows = []
+    for result in results:
+        generator, loss, gan = _training_row(result)
+        if generator != "NestedUNet" or (loss, gan) not in paper_tables.TABLE_V:
+            continue
+        mark = "yes" if gan else "no"
+        rows.append([result.name, loss, mark, "ours", *_scores(result.scores.means)])
+        rows.append([result.name, loss, mark, "paper, Table V", *_scores(paper_tables.TABLE_V[loss, gan])])
+    return header, rows
+
+
+def write_figures(results: list[ModelResult], test: SplitTensors, out: Path) -> list[Path]:
+    written = []
+    for result in results:
+        written.append(figures.plot_confusion(
+            result.scores.confusion_percent, f"{result.name}: % of each true class", out / f"confusion_{_slug(result.name)}.png"
+        ))
+        log = result.folder.parent / LOG_FILE
+        if log.is_file():
+            written.append(figures.plot_training_curves(log, result.name, out / f"curves_{_slug(result.name)}.png"))
+    count = min(FIGURE_SAMPLES, len(test))
+    images = test.images[:count, 0].numpy()
+    predictions = {result.name: result.predictions[:count] for result in results}
+    written.append(figures.plot_predictions(images, test.labels[:count].numpy(), predictions, out / "fig6_predictions.png"))
+    return written
+
+
+def _slug(name: str) -> str:
+    return "".join(character if character.isalnum() or character in "-_" else "_" for character in name)
+
+
+def _write_markdown(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    path.write_text(markdown_table(header, rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path, help="model folders (config.json + model.safetensors)")
+    parser.add_argument("--names", nargs="+", default=None, help="row names, one per folder (default: folder names)")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="folder for tables and figures")
+    parser.add_argument("--h5", type=Path, default=None, help="an original .h5 instead of the rebuilt set")
+    parser.add_argument("--seed", type=int, default=123, help="split seed (default: the paper's 123)")
+    parser.add_argument("--image_pad_value", type=float, default=0.0, help="grey value padding 94x93 to 128x128")
+    parser.add_argument("--max_samples", type=int, default=None, help="score at most this many test samples")
+    parser.add_argument("--timing_runs", type=int, default=50, help="runs per latency median")
+    parser.add_argument("--batch_size", type=int, default=64, help="images per scoring step")
+    args = parser.parse_args(argv)
+    if args.names is not None and len(args.names) != len(args.models):
+        parser.error(f"--names gives {len(args.names)} names for {len(args.models)} model folders")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = args.names or [folder.name if folder.name != "model" else folder.parent.name for folder in args.models]
+    try:
+        test = load_test_split(args.h5, args.seed, args.max_samples, args.image_pad_value)
+        accelerator = Accelerator()
+        results = [
+            evaluate_folder(folder, name, test, accelerator, args.timing_runs, args.batch_size)
+            for folder, name in zip(args.models, names, strict=True)
+        ]
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = write_tables(results, args.out) + write_figures(results, test, args.out)
+    record = {
+        "command": "python -m amfl.evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "device": torch.cuda.get_device_name() if accelerator.device.type == "cuda" else "cpu",
+        "cpu_threads": torch.get_num_threads(),
+        "test_images": len(test),
+        "models": [result.row() for result in results],
+    }
+    written.append(args.out / "evaluation.json")
+    written[-1].write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    for result in results:
+        means = ", ".join(f"{name} {value:.4f}" for name, value in result.scores.means.items())
+        print(f"{result.name}: {means}; {result.parameters / 1e6:.2f} M parameters, {result.cpu_ms:.1f} ms on CPU")
+    print("wrote " + ", ".join(str(path) for path in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The demo in a real browser: Debian's Chromium driven by Playwright against the app served
+on localhost. Upload an image and its ground truth, press Segment, check the overlay pixels
+and the metrics table, keep a screenshot; bad files give a message on the page.
+
+Needs the ``playwright`` package and ``/usr/bin/chromium`` (``apt-get install chromium``);
+Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import amfl.inference as inference
+from amfl.demo import build_demo, enlarged, serve, write_examples
+from amfl.inference import Segmenter, analyse
+from amfl.models import create_model
+from conftest import make_pairs
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.skipif(sync_playwright is None, reason="the playwright package is not installed "
+                       "(pip install -r requirements-dev.txt)"),
+    pytest.mark.skipif(not CHROMIUM.is_file() and shutil.which("chromium") is None,
+                       reason="Chromium is not installed at /usr/bin/chromium "
+                       "(apt-get install chromium)"),
+]
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny model, two test images with ground truth (also offered as examples), a server."""
+    folder = tmp_path_factory.mktemp("browser")
+    create_model("amfl-small").save_pretrained(folder / "model")
+    previous = torch.get_num_threads()
+    inference.limit_threads(1)
+    segmenter = Segmenter.from_pretrained(folder / "model")
+    pairs = write_examples(make_pairs(2), folder / "examples", 2)
+    examples = [[[str(image)], [str(truth)]] for image, truth in pairs]
+    (folder / "notes.png").write_text("not an image at all")
+    app = build_demo(segmenter, examples, "2 examples for the test.")
+    _, url, _ = serve(app, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield {"url": url, "segmenter": segmenter, "pairs": pairs, "bad": folder / "notes.png"}
+    app.close()
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, setup):
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(setup["url"])
+    page.wait_for_selector("#segment")
+    yield page
+    context.close()
+
+
+def upload(page, selector: str, path: Path) -> None:
+    page.locator(f"{selector} input[type=file]").set_input_files(str(path))
+    wait_for_file_name(page, selector, path.name)
+
+
+def wait_for_file_name(page, selector: str, name: str) -> None:
+    """Wait until a File component lists ``name`` (Gradio splits it across elements)."""
+    page.wait_for_function(
+        "([selector, name]) => document.querySelector(selector).innerText"
+        ".replace(/\\s/g, '').includes(name)",
+        arg=[selector, name],
+    )
+
+
+def shown_image(page, selector: str) -> np.ndarray:
+    """The pixels the browser shows in an image component, fetched from the server."""
+    source = page.locator(f"{selector} img").first.get_attribute("src")
+    response = page.request.get(source)
+    assert response.ok, source
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+
+
+def test_upload_segment_overlay_and_metrics(page, setup, tmp_path):
+    image, truth = setup["pairs"][0]
+    upload(page, "#images", image)
+    upload(page, "#truths", truth)
+    page.click("#segment")
+    page.locator("#status").get_by_text("Segmented 1 of 1 images.").wait_for()
+    page.locator("#overlay img").wait_for()
+
+    expected = analyse(setup["segmenter"], image, truth)
+    np.testing.assert_array_equal(shown_image(page, "#overlay"), enlarged(expected.segmentation.overlay(0.5)))
+    metrics = page.locator("#metrics").inner_text()
+    for name in ("Acc", "Dice", "IoU", "Recall", "Precision", "FNR", "FPR", "Hausdorff"):
+        assert name in metrics
+    assert f"{expected.scores['dice']:.4f}" in metrics
+    assert f"{expected.scores['hausdorff']:.4f}" in metrics
+    assert page.locator("#difference img").count() == 1
+    assert "example_1_labels" in page.locator("#downloads").inner_text()
+    page.screenshot(path=str(tmp_path / "amfl-demo.png"), full_page=True)
+    assert (tmp_path / "amfl-demo.png").stat().st_size > 10_000
+
+
+def test_opacity_slider_recolours_the_overlay(page, setup):
+    image, _ = setup["pairs"][1]
+    upload(page, "#images", image)
+    page.click("#segment")
+    page.locator("#overlay img").wait_for()
+    before = page.locator("#overlay img").get_attribute("src")
+    box = page.locator("#opacity input[type=range]").bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)  # the 1.0 end
+    page.wait_for_function(
+        "before => document.querySelector('#overlay img').getAttribute('src') !== before", arg=before
+    )
+    expected = analyse(setup["segmenter"], image).segmentation.overlay(1.0)
+    np.testing.assert_array_equal(shown_image(page, "#overlay"), enlarged(expected))
+
+
+def test_a_file_that_is_not_an_image_gets_a_message_not_a_traceback(page, setup):
+    upload(page, "#images", setup["bad"])
+    page.click("#segment")
+    page.locator("#status").get_by_text("No image could be segmented.").wait_for()
+    status = page.locator("#status").inner_text()
+    assert "notes.png: not an image file that can be read" in status
+    assert "Traceback" not in page.content()
+
+
+def test_examples_fill_the_inputs(page, setup):
+    page.get_by_text("2 examples for the test.").wait_for()
+    page.get_by_text("example_2.png", exact=True).first.click()
+    wait_for_file_name(page, "#images", "example_2.png")
+    wait_for_file_name(page, "#truths", "example_2_label.png")

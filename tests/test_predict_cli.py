@@ -1,0 +1,139 @@
+"""python -m amfl.predict INPUT_DIR OUTPUT_DIR: label PNGs, overlays, a CSV; bad files skipped."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from amfl.inference import save_label_png
+from amfl.models import create_model
+from amfl.predict import main
+from conftest import make_pairs
+
+PAIRS = make_pairs(3)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    create_model("amfl-small").save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    previous = torch.get_num_threads()
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Two good images (PNG, TIFF), a text file and an empty file; a ground truth for one."""
+    images, truths = tmp_path / "in", tmp_path / "truth"
+    images.mkdir(), truths.mkdir()
+    Image.fromarray(np.clip(PAIRS.images[0], 0, None).astype(np.uint16)).save(images / "one.png")
+    tifffile.imwrite(images / "two.tif", np.clip(PAIRS.images[1], 0, None).astype(np.uint16))
+    (images / "notes.txt").write_text("not an image")
+    (images / "empty.png").write_bytes(b"")
+    save_label_png(PAIRS.labels[0], truths / "one_label.png")
+    return images, truths, tmp_path / "out"
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_folder_is_segmented_and_bad_files_are_skipped(folders, model_dir, capsys):
+    images, truths, out = folders
+    code = main([str(images), str(out), "--model", str(model_dir), "--truth", str(truths)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert {path.name for path in out.iterdir()} == {
+        "one_labels.png", "one_overlay.png", "one_difference.png",
+        "two_labels.png", "two_overlay.png", "results.csv",
+    }
+    rows = read_rows(out / "results.csv")
+    assert [row["file"] for row in rows] == ["one.png", "two.tif"]
+    assert rows[0]["dice_percent"] != "" and rows[1]["dice_percent"] == ""
+    assert "skipped empty.png: the file is empty" in captured.err
+    assert "skipped notes.txt: not an image" in captured.err
+    assert "4/4" in captured.err  # the tqdm progress bar
+    assert "segmented 2 of 4 files" in captured.out
+    with Image.open(out / "one_labels.png") as labels:
+        assert labels.mode == "P" and labels.size == (93, 94)
+
+
+def test_quiet_prints_only_the_skipped_files(folders, model_dir, capsys):
+    images, _, out = folders
+    assert main([str(images), str(out), "--model", str(model_dir), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("skipped") == 2 and "4/4" not in captured.err
+
+
+def test_missing_input_folder_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "absent"), str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "input folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--opacity", "2"], "--opacity must lie in 0..1"), (["--threads", "0"], "at least 1")],
+)
+def test_bad_options_are_usage_errors(folders, capsys, extra, message):
+    images, _, out = folders
+    with pytest.raises(SystemExit):
+        main([str(images), str(out), *extra])
+    assert message in capsys.readouterr().err
+
+
+def test_output_into_the_input_folder_is_refused(folders, capsys):
+    images, _, _ = folders
+    with pytest.raises(SystemExit):
+        main([str(images), str(images)])
+    assert "another folder" in capsys.readouterr().err
+
+
+def test_missing_model_is_a_clear_error(folders, tmp_path, capsys):
+    images, _, out = folders
+    assert main([str(images), str(out), "--model", str(tmp_path)]) == 1
+    assert "error: model folder" in capsys.readouterr().err
+
+
+def test_folder_without_usable_images_fails(tmp_path, model_dir, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("x")
+    assert main([str(tmp_path / "in"), str(tmp_path / "out"), "--model", str(model_dir)]) == 1
+    assert "segmented 0 of 1" in capsys.readouterr().out
+
+
+def test_module_runs_from_the_command_line(folders, model_dir):
+    images, _, out = folders
+    result = subprocess.run(
+        [sys.executable, "-m", "amfl.predict", str(images), str(out), "--model", str(model_dir)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(read_rows(out / "results.csv")) == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_images_and_ground_truths_may_share_a_folder(folders, model_dir, capsys):
+    images, truths, out = folders
+    (truths / "one_label.png").rename(images / "one_label.png")
+    assert main([str(images), str(out), "--model", str(model_dir), "--truth", str(images)]) == 0
+    rows = read_rows(out / "results.csv")
+    assert [row["file"] for row in rows] == ["one.png", "two.tif"]
+    assert rows[0]["dice_percent"] != ""
+    assert "1 of 4 images have a ground truth" in capsys.readouterr().out
