@@ -32,8 +32,9 @@ from amfl.data.dataset import load_pairs
 from amfl.data.protocol import split_pairs
 from amfl.markdown import markdown_table
 from amfl.metrics import METRIC_NAMES, BatchScores, score_batch
-from amfl.models import MODELS, NestedUNet
-from amfl.timing import median_latency_ms
+from amfl.models import MODELS, NestedUNet, create_model
+from amfl.inference import Segmenter
+from amfl.timing import median_latency_ms, median_ms
 from amfl.training.config import CONFIG_FILE as TRAINING_CONFIG_FILE
 from amfl.training.data import SplitTensors
 from amfl.training.evaluation import predict_labels
@@ -91,12 +92,13 @@ def evaluate_folder(
     )
 
 
-def write_tables(results: list[ModelResult], out: Path) -> list[Path]:
-    """Tables I-V as markdown and CSV (I and V when a run fits them); returns the files written."""
+def write_tables(results: list[ModelResult], out: Path, timing_rows: list[list[str]]) -> list[Path]:
+    """Tables I-V as markdown and CSV (I and V when a run fits them); returns the files written.
+    ``timing_rows`` (from :func:`authors_way_timing`) join Table IV."""
     tables = {
         "table2": _table_ii(results),
         "table3": _table_iii(results),
-        "table4": _table_iv(results),
+        "table4": _table_iv(results, timing_rows),
     }
     for stem, table in (("table1", _table_i(results)), ("table5", _table_v(results))):
         if table[1]:
@@ -127,13 +129,32 @@ def _table_iii(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _table_iv(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
+def authors_way_timing(runs: int) -> list[list[str]]:
+    """Table IV rows timing the paper-size NestedUNet two ways in the same run, on the CPU:
+    as the authors' code runs it (a bare eager float32 forward pass, batch 1) and through
+    this project's whole per-image path (``amfl.inference.Segmenter``: polarity, scaling,
+    padding, prediction, argmax, crop), so their ratio is meaningful."""
+    model = create_model("amfl-paper").eval()
+    parameters = f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}"
+    image = np.random.default_rng(0).uniform(0, 255, (128, 128)).astype(np.float32)
+    segmenter = Segmenter(model, "amfl-paper (untrained)")
+    rows = []
+    for label, milliseconds in (
+        ("authors' way: eager float32 forward, batch 1", median_latency_ms(model, runs=runs)),
+        ("ours: amfl.inference per-image path", median_ms(lambda: segmenter.segment_grey(image), runs)),
+    ):
+        rows.append(["NestedUNet (paper size)", label, parameters, f"{milliseconds:.1f}", "-"])
+    return rows
+
+
+def _table_iv(results: list[ModelResult], timing_rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
     header = ["Model", "Source", "Params (M)", "CPU ms", "GPU ms"]
     rows = [
         [r.name, "ours (this machine)", f"{r.parameters / 1e6:.2f}", f"{r.cpu_ms:.1f}",
          "not measured (no GPU)" if r.gpu_ms is None else f"{r.gpu_ms:.2f}"]
         for r in results
     ]
+    rows += timing_rows
     rows += [
         [name, "paper, Table IV (Xeon E5-2680 v4 / Tesla P40)", f"{params:.2f}", f"{cpu}", f"{gpu}"]
         for name, (params, gpu, cpu) in paper_tables.TABLE_IV.items()
@@ -238,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    written = write_tables(results, args.out) + write_figures(results, test, args.out)
+    timing_rows = authors_way_timing(args.timing_runs)
+    written = write_tables(results, args.out, timing_rows) + write_figures(results, test, args.out)
     record = {
         "command": "python -m amfl.evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "device": torch.cuda.get_device_name() if accelerator.device.type == "cuda" else "cpu",
         "cpu_threads": torch.get_num_threads(),
         "test_images": len(test),
         "models": [result.row() for result in results],
+        "table_iv_authors_way": timing_rows,
     }
     written.append(args.out / "evaluation.json")
     written[-1].write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
