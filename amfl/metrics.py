@@ -31,7 +31,6 @@ from numpy.typing import ArrayLike
 from scipy.ndimage import distance_transform_edt
 
 NUM_CLASSES = 4
-CLASS_NAMES = ("background", "first chromosome only", "second chromosome only", "overlap")
 #: The eight scores, in the column order of the paper's Tables I, II and V.
 METRIC_NAMES = ("acc", "dice", "iou", "recall", "precision", "fnr", "fpr", "hausdorff")
 #: The seven scores computed per class before the class average.

@@ -16,9 +16,9 @@ from amfl.data.card import DatasetFacts, measure_facts
 from amfl.data.dataset import load_pairs
 from amfl.data.pairs import OverlapPairs
 from amfl.data.protocol import Splits, model_arrays, split_pairs
+from amfl.metrics import NUM_CLASSES
 from amfl.training.config import TrainConfig
 
-NUM_CLASSES = 4
 #: Intensity jitter: each image is multiplied by a factor drawn from [1 - x, 1 + x].
 JITTER_AMPLITUDE = 0.1
 

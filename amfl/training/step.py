@@ -21,8 +21,7 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 
 from amfl.losses import LSGANLoss
-
-NUM_CLASSES = 4
+from amfl.metrics import NUM_CLASSES
 
 
 class NonFiniteLossError(RuntimeError):
