@@ -27,7 +27,7 @@ from PIL import Image
 from amfl.data.cache import cache_dir
 from amfl.data.pairs import CLASS_COLOURS, OverlapPairs
 from amfl.data.show import colour_labels
-from amfl.data.sources import DATA_ENV, SourceError, default_source_dir
+from amfl.data.sources import DATA_ENV, SourceError, default_source_dir, download_sources, sources_available
 from amfl.inference import (
     MAX_FILE_BYTES,
     MAX_SIDE,
@@ -100,20 +100,31 @@ def load_examples(
             from amfl.data.dataset import load_pairs
             from amfl.data.protocol import split_pairs
 
-            test = split_pairs(load_pairs(source_dir=source_dir, progress=False)).test_scored
+            test = split_pairs(load_pairs(source_dir=_reachable_sources(source_dir), progress=False)).test_scored
             pairs = write_examples(test, folder, count)
         except SourceError as error:
             logger.warning("no examples: %s", error)
             where = source_dir or default_source_dir()
             return [], (
                 f"No examples: the dataset's source images (DAPI.tif, Cy3.tif) are not "
-                f"available in {where} (set {DATA_ENV} to their folder). Detail: {error}"
+                f"in {where} (set {DATA_ENV} to their folder) and could not be downloaded. "
+                f"Detail: {error}"
             )
         except Exception as error:  # examples are a convenience: never stop the app for them
             logger.exception("building the examples failed")
             return [], f"No examples: building them from the dataset failed ({error})."
     examples = [[[str(image)], [str(truth)]] for image, truth in pairs[:count]]
     return examples, f"{len(examples)} examples from the test split, with their ground truth."
+
+
+def _reachable_sources(source_dir: Path | None) -> Path:
+    """The folder with the source images: the given or default one, else a copy downloaded
+    from the public origin into the cache (SourceError when that fails, e.g. offline)."""
+    folder = source_dir or default_source_dir()
+    if sources_available(folder):
+        return folder
+    logger.info("source images not in %s; downloading them from the public origin", folder)
+    return download_sources(cache_dir() / "sources")
 
 
 def write_examples(test: OverlapPairs, folder: Path, count: int) -> list[tuple[Path, Path]]:

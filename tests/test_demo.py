@@ -179,9 +179,11 @@ def test_examples_are_written_once_and_reused(tmp_path, monkeypatch):
 
 def test_without_source_images_there_are_no_examples_and_the_page_says_why(tmp_path, monkeypatch):
     monkeypatch.setenv("AMFL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("amfl.data.sources.DOWNLOAD_URL", "http://127.0.0.1:9/{name}")  # offline
     examples, note = load_examples(2, tmp_path / "examples", source_dir=tmp_path / "no-data")
     assert examples == []
     assert "No examples" in note and "AMFL_DATA" in note and "no-data" in note
+    assert "could not download DAPI.tif from http://127.0.0.1:9/DAPI.tif" in note
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,8 @@ PUBLIC_ORIGIN = (
 )
 #: Environment variable naming a folder that holds DAPI.tif and Cy3.tif.
 DATA_ENV = "AMFL_DATA"
+#: Raw-file address of each source image in the public origin (checked by SHA-256 after download).
+DOWNLOAD_URL = "https://raw.githubusercontent.com/jeanpat/DeepFISH/master/dataset/{name}"
 
 
 class SourceError(RuntimeError):
@@ -94,3 +98,40 @@ def load_sources(folder: Path | str | None = None) -> SourceImages:
     dapi_path = verify_source_file(folder, "DAPI.tif")
     cy3_path = verify_source_file(folder, "Cy3.tif")
     return SourceImages(_read_tiff(dapi_path), _read_tiff(cy3_path))
+
+
+def sources_available(folder: Path | str) -> bool:
+    """Whether ``folder`` holds both source images (checksums are checked when they are read)."""
+    return all((Path(folder) / name).is_file() for name in SOURCE_SHA256)
+
+
+def download_sources(folder: Path | str, timeout: float = 30.0) -> Path:
+    """Fetch DAPI.tif and Cy3.tif from the public origin into ``folder`` and return it.
+
+    Each file is checked against its published SHA-256 before it replaces anything, so a
+    failed or altered download leaves nothing behind; valid files already there are kept.
+    Offline, or on any download problem, raises SourceError naming the file and the address.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, expected in SOURCE_SHA256.items():
+        target = folder / name
+        if target.is_file() and sha256_of(target) == expected:
+            continue
+        url = DOWNLOAD_URL.format(name=name)
+        partial = target.with_name(f".{name}.part")
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except (OSError, ValueError) as error:  # URLError is an OSError; a bad address a ValueError
+            partial.unlink(missing_ok=True)
+            raise SourceError(f"could not download {name} from {url}: {error}") from error
+        actual = sha256_of(partial)
+        if actual != expected:
+            partial.unlink()
+            raise SourceError(
+                f"{url}: downloaded {name} has SHA-256 {actual[:16]}..., not the published "
+                f"{expected[:16]}...; nothing was kept"
+            )
+        os.replace(partial, target)
+    return folder
