@@ -127,6 +127,12 @@ class Segmentation:
         return tuple(np.where(mask, display, np.uint8(fill)) for mask in self.chromosome_masks())
 
 
+def inference_ready(model: torch.nn.Module) -> torch.nn.Module:
+    """The model in eval mode and channels-last memory layout: the layout alone makes the
+    small NestedUNet about 1.5x faster on a 2-core CPU (``benchmarks/bench_inference.py``)."""
+    return model.eval().to(memory_format=torch.channels_last)
+
+
 class Segmenter:
     """A loaded model and the steps around it; load once, call :meth:`segment` per image.
 
@@ -135,7 +141,7 @@ class Segmenter:
     """
 
     def __init__(self, model: torch.nn.Module, source: str = "<in memory>") -> None:
-        self.model = model.eval()
+        self.model = inference_ready(model)
         self.source = source
         self.device = next(model.parameters()).device
         self._large_image_lock = threading.Lock()
