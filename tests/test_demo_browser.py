@@ -27,6 +27,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None
@@ -127,11 +128,18 @@ def test_opacity_slider_recolours_the_overlay(page, setup):
     page.click("#segment")
     page.locator("#overlay img").wait_for()
     before = page.locator("#overlay img").get_attribute("src")
-    box = page.locator("#opacity input[type=range]").bounding_box()
-    page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)  # the 1.0 end
-    page.wait_for_function(
-        "before => document.querySelector('#overlay img').getAttribute('src') !== before", arg=before
-    )
+    slider = page.locator("#opacity input[type=range]")
+    changed = "before => document.querySelector('#overlay img').getAttribute('src') !== before"
+    for attempt in range(3):  # the page may still be laying out the results when first clicked
+        slider.scroll_into_view_if_needed()
+        box = slider.bounding_box()
+        page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)  # the 1.0 end
+        try:
+            page.wait_for_function(changed, arg=before, timeout=20_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
     expected = analyse(setup["segmenter"], image).segmentation.overlay(1.0)
     np.testing.assert_array_equal(shown_image(page, "#overlay"), enlarged(expected))
 
