@@ -439,8 +439,9 @@ def build_demo(
         button.click(page.segment, [images, truths, opacity], outputs, api_name="segment",
                      concurrency_limit=CONCURRENCY_LIMIT)
         chooser.input(page.show, [analyses, chooser, opacity], views, api_visibility="private")
-        opacity.release(page.recolour, [analyses, chooser, opacity], overlay,
-                        api_visibility="private")
+        # input, not release: keyboard users move the slider without a pointer release
+        opacity.input(page.recolour, [analyses, chooser, opacity], overlay,
+                      api_visibility="private")
         with example_area:
             if examples:
                 gr.Examples([list(example) for example in examples], [images, truths],
