@@ -196,7 +196,7 @@ def metrics_table(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_METRIC_HEADERS)
 
 
-def chromosome_gallery(analysis: Analysis) -> list[tuple[np.ndarray, str]]:
+def chromosome_gallery(analysis: Analysis, folder: Path) -> list[tuple[str, str]]:
     first, second = analysis.segmentation.chromosome_masks()
     cut_first, cut_second = analysis.segmentation.cutouts()
     pictures = [
@@ -205,7 +205,8 @@ def chromosome_gallery(analysis: Analysis) -> list[tuple[np.ndarray, str]]:
         (second.astype(np.uint8) * 255, "B mask"),
         (cut_second, "B cut-out"),
     ]
-    return [(enlarged(picture), caption) for picture, caption in pictures]
+    return [(display_png(picture, folder, f"chromosome_{number}"), caption)
+            for number, (picture, caption) in enumerate(pictures)]
 
 
 def enlarged(pixels: np.ndarray, min_side: int = DISPLAY_MIN_SIDE) -> np.ndarray:
@@ -213,6 +214,18 @@ def enlarged(pixels: np.ndarray, min_side: int = DISPLAY_MIN_SIDE) -> np.ndarray
     pixels; downloads keep the original size."""
     factor = max(1, min_side // max(pixels.shape[:2]))
     return pixels.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else pixels
+
+
+def display_png(pixels: np.ndarray, folder: Path, name: str) -> str:
+    """``pixels``, enlarged, as a PNG file in ``folder``: what an image component is given.
+
+    Components get files rather than arrays because Gradio stores an array under a name
+    derived from its content and writes it in place: two requests showing the same picture
+    at once could fetch each other's half-written file. A file is copied into Gradio's
+    cache under a temporary name and renamed, which is safe."""
+    path = folder / f"{name}.png"
+    Image.fromarray(enlarged(pixels)).save(path)
+    return str(path)
 
 
 def image_notes(analysis: Analysis) -> str:
@@ -231,14 +244,15 @@ def result_views(analysis: Analysis | None, opacity: float) -> tuple:
     if analysis is None:
         return (None, None, [], pd.DataFrame(columns=_MEASUREMENT_HEADERS),
                 pd.DataFrame(columns=_METRIC_HEADERS), None, "")
+    folder = output_folder()
     difference = analysis.difference()
     return (
-        enlarged(analysis.segmentation.overlay(opacity)),
-        enlarged(colour_labels(analysis.segmentation.labels)),
-        chromosome_gallery(analysis),
+        display_png(analysis.segmentation.overlay(opacity), folder, "overlay"),
+        display_png(colour_labels(analysis.segmentation.labels), folder, "label_map"),
+        chromosome_gallery(analysis, folder),
         measurements_table(analysis),
         metrics_table(analysis),
-        None if difference is None else enlarged(difference),
+        None if difference is None else display_png(difference, folder, "difference"),
         image_notes(analysis),
     )
 
@@ -348,12 +362,12 @@ class Page:
         """Dropdown handler: the views of another image of the batch, without re-running."""
         return result_views(_find(analyses, name), opacity)
 
-    def recolour(
-        self, analyses: list[Analysis], name: str | None, opacity: float
-    ) -> np.ndarray | None:
+    def recolour(self, analyses: list[Analysis], name: str | None, opacity: float) -> str | None:
         """Slider handler: only the overlay changes with the opacity."""
         analysis = _find(analyses, name)
-        return None if analysis is None else enlarged(analysis.segmentation.overlay(opacity))
+        if analysis is None:
+            return None
+        return display_png(analysis.segmentation.overlay(opacity), output_folder(), "overlay")
 
 
 def _find(analyses: Sequence[Analysis] | None, name: str | None) -> Analysis | None:

@@ -4,6 +4,7 @@ test split or are absent with a reason, and the real server answers concurrent r
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,7 +83,8 @@ def test_one_image_with_ground_truth_fills_every_view(segmenter, files):
     analyses, chooser, status, table, downloads, overlay, label_map, gallery, measurements, metrics, difference, notes = outputs
     assert not warned and status == "Segmented 1 of 1 images."
     assert chooser.value == "sample.png" and len(analyses) == 1
-    assert overlay.shape == label_map.shape == difference.shape == (94 * 4, 93 * 4, 3)
+    shapes = {np.asarray(Image.open(path)).shape for path in (overlay, label_map, difference)}
+    assert shapes == {(94 * 4, 93 * 4, 3)}
     assert [caption for _, caption in gallery] == ["A mask", "A cut-out", "B mask", "B cut-out"]
     assert list(metrics["Metric"]) == ["Acc", "Dice", "IoU", "Recall", "Precision", "FNR", "FPR", "Hausdorff"]
     assert "Inference time" in list(measurements["Measurement"])
@@ -146,10 +148,20 @@ def test_switching_images_and_opacity_reuse_the_results(segmenter, files):
     page = Page(segmenter)
     analyses = page.segment([files["image16"], files["tiff16"]], None, 0.5)[0]
     views = page.show(analyses, "second.tif", 0.5)
-    assert views[0].shape == (94 * 4, 93 * 4, 3) and views[4].empty
-    opaque = page.recolour(analyses, "second.tif", 1.0)
-    assert opaque.shape == views[0].shape
+    half = np.asarray(Image.open(views[0]))
+    assert half.shape == (94 * 4, 93 * 4, 3) and views[4].empty
+    opaque = np.asarray(Image.open(page.recolour(analyses, "second.tif", 1.0)))
+    assert opaque.shape == half.shape and not np.array_equal(opaque, half)
     assert page.recolour(analyses, "gone.png", 1.0) is None
+
+
+def test_each_view_is_a_file_of_its_own_so_concurrent_requests_cannot_share_one(segmenter, files):
+    """Gradio writes arrays in place under a content-derived name; files are copied safely."""
+    page = Page(segmenter)
+    analyses = page.segment([files["image16"]], None, 0.5)[0]
+    first, second = (page.show(analyses, "sample.png", 0.5) for _ in range(2))
+    assert first[0] != second[0] and Path(first[0]).read_bytes() == Path(second[0]).read_bytes()
+    assert all(Path(path).is_file() for path, _ in first[2])
 
 
 def test_small_images_are_enlarged_for_display_only():
