@@ -18,6 +18,7 @@ import amfl.hub
 from amfl.data.dataset import load_pairs
 from amfl.data.protocol import split_pairs
 from amfl.metrics import METRIC_NAMES
+from amfl.models import create_model
 from amfl.training import NonFiniteLossError, TrainConfig, parse_config, train
 from amfl.training.data import SplitTensors, TrainingData, from_splits
 from amfl.training.evaluation import evaluate
@@ -113,6 +114,26 @@ def test_resume_continues_at_the_next_epoch_with_the_same_state(tmp_path, traini
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, training_h5):
     with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
         train(tiny_config(tmp_path, training_h5, "--resume"))
+
+
+def test_init_from_starts_the_generator_from_a_saved_model(tmp_path, training_h5):
+    saved = create_model("amfl-small", base_width=4)
+    saved.save_pretrained(tmp_path / "pretrained")
+    # With a learning rate of 0 the weights stay where --init_from put them.
+    config = tiny_config(tmp_path / "run", training_h5, "--epochs", "1", "--lr_generator", "0",
+                         "--init_from", str(tmp_path / "pretrained"))
+    result = train(config, tiny_data(config))
+    trained = amfl.hub.from_pretrained(result.model_dir).state_dict()
+    expected = saved.state_dict()
+    convolutions = [key for key, value in expected.items() if value.dim() == 4]
+    assert convolutions and all(torch.equal(trained[key], expected[key]) for key in convolutions)
+
+
+def test_init_from_a_model_of_another_size_is_a_clear_error(tmp_path, training_h5):
+    create_model("amfl-small", base_width=8).save_pretrained(tmp_path / "wider")
+    config = tiny_config(tmp_path / "run", training_h5, "--init_from", str(tmp_path / "wider"))
+    with pytest.raises(ValueError, match=r"does not fit --model/--base_width: \d+ tensors differ.*\(8, 1, 3, 3\) vs \(4, 1, 3, 3\)"):
+        train(config, tiny_data(config))
 
 
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path, training_h5):

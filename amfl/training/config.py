@@ -39,6 +39,7 @@ class TrainConfig:
     base_width: int | None = _option(None, "override the generator's base width f(0)")
     loss: str = _option("lovasz", "segmentation loss (Table V)", choices=tuple(SEGMENTATION_LOSSES))
     gan: bool = _option(True, "train with the PatchGAN discriminator (--no-gan: the generator alone)")
+    init_from: str | None = _option(None, "start the generator from this model folder or Hub id (fine-tuning); it must match --model")
     discriminator_width: int = _option(64, "channels of the discriminator's first convolution")
     lambda_segmentation: float = _option(10.0, "weight of the segmentation loss beside the LSGAN term (eq. 7)")
     # How it is trained.

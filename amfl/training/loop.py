@@ -69,6 +69,8 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     _check_data(data, config)
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
+    if config.init_from is not None:
+        _initialise_from(generator, config.init_from)
     discriminator = create_discriminator(base_width=config.discriminator_width) if config.gan else None
     if config.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
@@ -197,6 +199,27 @@ def _log(accelerator: Accelerator, config: TrainConfig, record: dict) -> None:
     if accelerator.is_main_process:
         with open(config.output_dir / LOG_FILE, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
+
+
+def _initialise_from(generator: nn.Module, source: str) -> None:
+    """Copy a saved model's weights into ``generator``, or say why they do not fit."""
+    pretrained = amfl.hub.from_pretrained(source)
+    if type(pretrained) is not type(generator):
+        raise ValueError(
+            f"--init_from {source} holds a {type(pretrained).__name__}, but --model builds a "
+            f"{type(generator).__name__}; pass the --model (and --base_width) it was trained as"
+        )
+    weights, expected = pretrained.state_dict(), generator.state_dict()
+    misfits = [
+        f"{name} {tuple(weights[name].shape)} vs {tuple(tensor.shape)}"
+        for name, tensor in expected.items() if name in weights and weights[name].shape != tensor.shape
+    ]
+    if misfits:
+        raise ValueError(
+            f"--init_from {source} does not fit --model/--base_width: {len(misfits)} tensors differ "
+            f"in shape (saved vs built), e.g. {'; '.join(misfits[:2])}"
+        )
+    generator.load_state_dict(weights)
 
 
 def _adam(module: nn.Module, learning_rate: float, config: TrainConfig) -> torch.optim.Adam:
