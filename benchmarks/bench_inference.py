@@ -1,7 +1,8 @@
 """Inference latency of a model folder: median of N forward passes, batch 1, 128 x 128, CPU.
 
 The model is prepared as the app prepares it (``amfl.inference.inference_ready``: eval mode,
-channels-last layout); ``--plain`` times it as loaded, for comparison.
+batch norms folded into the convolutions, channels-last layout); ``--plain`` times it as
+loaded, for comparison.
 
     python benchmarks/bench_inference.py                    # the bundled default (space/model)
     python benchmarks/bench_inference.py --model runs/amfl/model --runs 50 --threads 2
@@ -30,11 +31,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = amfl.hub.from_pretrained(args.model)
-    if not args.plain:
-        model = inference_ready(model)
+    loaded = amfl.hub.from_pretrained(args.model)
+    parameters = sum(parameter.numel() for parameter in loaded.parameters())
+    model = loaded if args.plain else inference_ready(loaded)
     milliseconds = median_latency_ms(model, (args.size, args.size), runs=args.runs)
-    parameters = sum(parameter.numel() for parameter in model.parameters())
     print(
         f"{args.model} ({'as loaded' if args.plain else 'inference_ready'}): {parameters / 1e6:.3f} M parameters; median {milliseconds:.2f} ms per "
         f"{args.size} x {args.size} image (batch 1, {torch.get_num_threads()} CPU threads, {args.runs} runs; "

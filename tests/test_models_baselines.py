@@ -9,6 +9,7 @@ from torch import nn
 import amfl.hub
 from amfl.models import MODELS, create_model
 from amfl.models.fastfcn import Encoding, FastFCN
+from amfl.models.folding import fold_batch_norms
 from amfl.models.registry import TABLE_IV_DEVIATIONS, TABLE_IV_PARAMETERS, architecture_class
 
 #: Constructor overrides that make each registered model cheap enough for a CPU test while
@@ -84,6 +85,28 @@ def test_any_multiple_of_the_declared_divisor_works_and_others_are_refused(name)
         )
     with pytest.raises(ValueError, match=f"divisible by {divisor}"):
         model(torch.rand(1, 1, 2 * divisor + 1, 2 * divisor))
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - set(ALIASES)))
+def test_folding_batch_norms_keeps_the_outputs_and_leaves_the_model_as_it_was(name):
+    model = small_model(name)
+    images = torch.rand(2, 1, 128, 128)
+    with torch.no_grad():
+        for _ in range(3):  # running statistics other than the initial 0 and 1
+            model(images * 3 + 0.5)
+    model.eval()
+    norms = sum(isinstance(module, nn.BatchNorm2d) for module in model.modules())
+    folded = fold_batch_norms(model)
+    left = sum(isinstance(module, nn.BatchNorm2d) for module in folded.modules())
+    assert sum(isinstance(module, nn.BatchNorm2d) for module in model.modules()) == norms
+    assert left < norms
+    with torch.no_grad():
+        torch.testing.assert_close(folded(images), model(images), rtol=1e-4, atol=1e-4)
+
+
+def test_folding_removes_every_batch_norm_of_nestedunet():
+    folded = fold_batch_norms(small_model("amfl-small"))
+    assert not any(isinstance(module, nn.BatchNorm2d) for module in folded.modules())
 
 
 @pytest.mark.parametrize("name", sorted(TABLE_IV_PARAMETERS))
