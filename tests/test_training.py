@@ -69,7 +69,8 @@ def test_trainer_state_counts_epochs_without_improvement():
 
 
 def test_tiny_run_leaves_a_loadable_model_and_the_eight_metrics(tmp_path, training_h5):
-    config = tiny_config(tmp_path, training_h5, "--epochs", "2", "--augment", "flips", "rot90", "jitter")
+    config = tiny_config(tmp_path, training_h5, "--epochs", "2", "--augment", "flips", "rot90", "jitter",
+                         "--channels_last")
     result = train(config, command="python train_accelerate.py --tiny")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(METRIC_NAMES) <= set(metrics["metrics"]) and metrics["images"] == 24

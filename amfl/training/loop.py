@@ -74,6 +74,8 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     discriminator = create_discriminator(base_width=config.discriminator_width) if config.gan else None
     if config.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
+        if discriminator is not None:
+            discriminator = discriminator.to(memory_format=torch.channels_last)
     weights = inverse_frequency_weights(data.train.class_pixel_counts()) if "weighted" in config.loss else None
     segmentation_loss = create_loss(config.loss, weights).to(accelerator.device)
     generator_optimizer = _adam(generator, config.lr_generator, config)
