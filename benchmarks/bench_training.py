@@ -6,6 +6,8 @@ Accelerate picks (a GPU if present).
 
     python benchmarks/bench_training.py                          # both presets, fp32
     python benchmarks/bench_training.py --mixed_precision bf16 --channels_last --batch_size 64
+    python benchmarks/bench_training.py --presets amfl-small --discriminator_width 16 \
+        --batch_size 16 --steps 12 [--channels_last]           # the bundled model's CPU run
 """
 
 import argparse
@@ -22,10 +24,11 @@ PRESETS = ("amfl-paper", "amfl-small")
 
 
 def images_per_second(
-    accelerator: Accelerator, preset: str, batch_size: int, steps: int, warmup: int, channels_last: bool
+    accelerator: Accelerator, preset: str, batch_size: int, steps: int, warmup: int, channels_last: bool,
+    discriminator_width: int,
 ) -> float:
     torch.manual_seed(0)
-    generator, discriminator = create_model(preset), create_discriminator()
+    generator, discriminator = create_model(preset), create_discriminator(base_width=discriminator_width)
     if channels_last:
         generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
     optimizers = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (generator, discriminator)]
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
     parser.add_argument("--channels_last", action="store_true")
+    parser.add_argument("--discriminator_width", type=int, default=64, help="the PatchGAN's first width")
     args = parser.parse_args()
     accelerator = Accelerator(mixed_precision=args.mixed_precision)
     on_gpu = accelerator.device.type == "cuda"
@@ -69,9 +73,14 @@ def main() -> None:
         device = torch.cuda.get_device_name()
     else:
         device = f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {device}; batch {batch_size}; {args.mixed_precision}; channels_last {args.channels_last}")
+    print(
+        f"device: {device}; batch {batch_size}; {args.mixed_precision}; channels_last {args.channels_last}; "
+        f"discriminator width {args.discriminator_width}"
+    )
     for preset in args.presets:
-        rate = images_per_second(accelerator, preset, batch_size, steps, args.warmup, args.channels_last)
+        rate = images_per_second(
+            accelerator, preset, batch_size, steps, args.warmup, args.channels_last, args.discriminator_width
+        )
         print(f"{preset}: {rate:.1f} images/s per training step (G + D update)")
 
 

@@ -52,7 +52,7 @@ class TrainConfig:
     seed: int = _option(123, "seed of the split, the initialisation and the shuffling")
     cpu: bool = _option(False, "run on the CPU even when a GPU is present (with torchrun: one CPU process per rank)")
     mixed_precision: str = _option("no", "autocast precision", choices=MIXED_PRECISION)
-    channels_last: bool = _option(False, "NHWC memory layout: faster convolutions on recent GPUs, and on a 2-core CPU about 1.5x for the small preset")
+    channels_last: bool = _option(False, "NHWC memory layout: faster convolutions on recent GPUs, and on a 2-core CPU about 1.3x for the small preset (benchmarks/bench_training.py)")
     augment: list[str] = _option([], "training augmentations (default none)", nargs="*", choices=AUGMENTATIONS)
     eval_batch_size: int = _option(128, "images per evaluation step and process")
     num_workers: int = _option(0, "data loader worker processes")
