@@ -244,6 +244,19 @@ def _check_architecture(
 
 def _check_weights_fit(model: nn.Module, weights: Mapping[str, Tensor], source: str) -> None:
     """Raise a ValueError naming every tensor that is missing, unexpected or the wrong shape."""
+    problems = weight_misfits(model, weights)
+    if problems:
+        config = getattr(model, "hub_config", {})
+        raise ValueError(
+            f"weights in {source} do not fit {type(model).__name__} built from {config}: "
+            + "; ".join(problems)
+            + f". {CONFIG_FILE} and {WEIGHTS_FILE} must come from the same save_pretrained call."
+        )
+
+
+def weight_misfits(model: nn.Module, weights: Mapping[str, Tensor]) -> list[str]:
+    """Why ``weights`` cannot be loaded into ``model``, a phrase per kind of problem (missing,
+    unexpected, wrong shape) naming the tensors; empty when they fit."""
     expected = model.state_dict()
     missing = sorted(expected.keys() - weights.keys())
     unexpected = sorted(weights.keys() - expected.keys())
@@ -252,7 +265,7 @@ def _check_weights_fit(model: nn.Module, weights: Mapping[str, Tensor], source: 
         for name in sorted(expected.keys() & weights.keys())
         if weights[name].shape != expected[name].shape
     ]
-    problems = [
+    return [
         f"{kind}: {_list_names(names)}"
         for kind, names in (
             ("missing tensors", missing),
@@ -261,13 +274,6 @@ def _check_weights_fit(model: nn.Module, weights: Mapping[str, Tensor], source: 
         )
         if names
     ]
-    if problems:
-        config = getattr(model, "hub_config", {})
-        raise ValueError(
-            f"weights in {source} do not fit {type(model).__name__} built from {config}: "
-            + "; ".join(problems)
-            + f". {CONFIG_FILE} and {WEIGHTS_FILE} must come from the same save_pretrained call."
-        )
 
 
 def _list_names(names: list[str]) -> str:

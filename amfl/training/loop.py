@@ -211,16 +211,10 @@ def _initialise_from(generator: nn.Module, source: str) -> None:
             f"--init_from {source} holds a {type(pretrained).__name__}, but --model builds a "
             f"{type(generator).__name__}; pass the --model (and --base_width) it was trained as"
         )
-    weights, expected = pretrained.state_dict(), generator.state_dict()
-    misfits = [
-        f"{name} {tuple(weights[name].shape)} vs {tuple(tensor.shape)}"
-        for name, tensor in expected.items() if name in weights and weights[name].shape != tensor.shape
-    ]
+    weights = pretrained.state_dict()
+    misfits = amfl.hub.weight_misfits(generator, weights)
     if misfits:
-        raise ValueError(
-            f"--init_from {source} does not fit --model/--base_width: {len(misfits)} tensors differ "
-            f"in shape (saved vs built), e.g. {'; '.join(misfits[:2])}"
-        )
+        raise ValueError(f"--init_from {source} does not fit --model/--base_width: {'; '.join(misfits)}")
     generator.load_state_dict(weights)
 
 
