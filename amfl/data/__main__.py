@@ -93,12 +93,12 @@ def run_fidelity(args: argparse.Namespace) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from amfl.data.card import measure_facts
+    from amfl.data.card import DataOrigin, measure_facts
 
     progress = not args.quiet
     fidelity = cleaning = None
     if args.h5 is None:
-        origin = "rebuilt from J.-P. Pommier's DAPI.tif and Cy3.tif with amfl.data"
+        origin = DataOrigin.rebuild()
         raw, pairs = load_rebuilt_variants(args.source, args.cache, progress)
         if args.raw:
             pairs = raw
@@ -108,7 +108,7 @@ def run_export(args: argparse.Namespace) -> int:
             if masks.is_file():
                 fidelity = compare_with_authors(pairs, load_authors_masks(masks, pairs.sample_shape))
     else:
-        origin = f"the original file {args.h5.name}"
+        origin = DataOrigin.h5(args.h5)
         pairs = load_pairs(args.h5, cleaned=not args.raw, progress=progress)
     splits = split_pairs(pairs, args.seed)
     command = "python -m amfl.data " + shlex.join(sys.argv[1:])
