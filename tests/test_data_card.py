@@ -67,9 +67,14 @@ def test_h5_card_names_the_file_and_does_not_claim_the_rebuild(splits, tmp_path)
 
 
 def test_card_without_cleaning_or_fidelity_says_so(splits):
-    text = render_dataset_card(measure_facts(splits, DataOrigin.rebuild(), 1)).text
-    assert "Labels are as in the source file." in text
+    text = render_dataset_card(measure_facts(splits, DataOrigin.rebuild(), 1, labels_cleaned=False)).text
+    assert "Labels are as in the source file (not cleaned)." in text
     assert "Fidelity" not in text
+
+
+def test_cleaned_labels_without_a_measurement_are_not_called_uncleaned(splits):
+    text = render_dataset_card(measure_facts(splits, DataOrigin.rebuild(), 1)).text
+    assert "The labels were cleaned this way" in text and "as in the source file" not in text
 
 
 def test_export_from_an_h5_writes_a_card_naming_it(tmp_path):

@@ -112,7 +112,7 @@ def run_export(args: argparse.Namespace) -> int:
         pairs = load_pairs(args.h5, cleaned=not args.raw, progress=progress)
     splits = split_pairs(pairs, args.seed)
     command = "python -m amfl.data " + shlex.join(sys.argv[1:])
-    facts = measure_facts(splits, origin, args.seed, cleaning, fidelity, command)
+    facts = measure_facts(splits, origin, args.seed, cleaning, fidelity, command, labels_cleaned=not args.raw)
     out_dir = export_dataset(splits, facts, args.out_dir)
     print(f"saved {facts.total:,} samples ({facts.split_sizes}) to {out_dir}")
     if args.push_to_hub:

@@ -20,8 +20,8 @@ from amfl.data.pairs import CLASS_NAMES
 from amfl.data.protocol import Splits
 from amfl.data.sources import PUBLIC_ORIGIN
 from amfl.markdown import markdown_table
+from amfl.pictures import CLASS_COLOUR_NAMES
 
-CLASS_COLOUR_NAMES = ("black", "red", "green", "blue")
 LICENSE_NAME = "pommier-overlapping-chromosomes"
 LICENSE_LINK = "https://github.com/jeanpat/DeepFISH"
 CARD_TASK = "image-segmentation"
@@ -108,6 +108,8 @@ class DatasetFacts:
     cleaning: CleaningReport | None = None
     fidelity: FidelityReport | None = None
     command: str = ""
+    #: Whether the labels were cleaned (the default); ``cleaning`` measures it when known.
+    labels_cleaned: bool = True
 
     @property
     def total(self) -> int:
@@ -121,6 +123,7 @@ def measure_facts(
     cleaning: CleaningReport | None = None,
     fidelity: FidelityReport | None = None,
     command: str = "",
+    labels_cleaned: bool = True,
 ) -> DatasetFacts:
     labels = np.concatenate([splits.train.labels, splits.validation.labels, splits.test.labels])
     counts = np.bincount(labels.ravel(), minlength=len(CLASS_NAMES))
@@ -136,6 +139,7 @@ def measure_facts(
         cleaning=cleaning,
         fidelity=fidelity,
         command=command,
+        labels_cleaned=labels_cleaned,
     )
 
 
@@ -237,7 +241,12 @@ def _procedure(facts: DatasetFacts) -> str:
 
 
 def _cleaning(facts: DatasetFacts) -> str:
-    result = f"{facts.cleaning}." if facts.cleaning else "Labels are as in the source file."
+    if facts.cleaning:
+        result = f"{facts.cleaning}."
+    elif facts.labels_cleaned:
+        result = "The labels were cleaned this way (how many pixels changed was not measured for this card)."
+    else:
+        result = "Labels are as in the source file (not cleaned)."
     return f"## Label cleaning\n\n{CLEANING_METHOD} {result}"
 
 
