@@ -1,143 +1,51 @@
-"""Hugging Face Hub format of AMFL models: config.json + model.safetensors + a README.md card.
+"""Load any AMFL model and its preprocessing from a folder or a Hugging Face Hub id.
 
-Built on huggingface_hub's ``PyTorchModelHubMixin``, with four changes a lab tool needs:
+    model = amfl.hub.from_pretrained("runs/amfl/model")
+    preprocessor = amfl.hub.load_preprocessor("runs/amfl/model", model)
 
-- config.json also records the model class under ``"architecture"``, so the module-level
-  :func:`from_pretrained` rebuilds the right network from a folder or Hub id alone;
-- weights load only from safetensors (the mixin would fall back to a pickled
-  ``pytorch_model.bin``) and must fit the config exactly: a mismatch is a ValueError naming
-  the tensors, not a half-loaded model (the mixin loads with ``strict=False``);
-- download failures (offline, unknown id, missing file) say what was missing and what to do;
-- the model card is generated from measured numbers passed in, never from placeholders, and
-  is rewritten on every save so it cannot describe older weights.
+The public entry of the Hub format. The format itself (config.json + model.safetensors +
+README.md card, safetensors only, weights that must fit exactly) is the networks' mixin in
+``amfl.models.hub_mixin``; finding files and explaining download failures is
+``amfl.hub_files``. This module sits above both and above the model registry, which it needs
+to pick the class named in config.json, so nothing it imports imports it back.
 """
 
-import contextlib
+from __future__ import annotations
+
 import json
-import math
 import os
-from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin, constants
 from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import (
-    HFValidationError,
-    LocalEntryNotFoundError,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
+from huggingface_hub.errors import RemoteEntryNotFoundError
+from torch import nn
+
+from amfl.hub_files import (
+    ARCHITECTURE_KEY,
+    CARD_FILE,
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    explain_download_errors,
+    locate_file,
 )
-from safetensors.torch import load_file
-from torch import Tensor, nn
+from amfl.models.hub_mixin import AmflHubMixin, render_model_card, weight_misfits
+from amfl.models.registry import architecture_class
+from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 
-from amfl.markdown import markdown_table
-from amfl.metrics import METRIC_UNITS
-
-CONFIG_FILE = constants.CONFIG_NAME
-WEIGHTS_FILE = constants.SAFETENSORS_SINGLE_FILE
-CARD_FILE = "README.md"
-#: config.json key holding the model's class name, e.g. "NestedUNet".
-ARCHITECTURE_KEY = "architecture"
-
-CARD_LIBRARY = "amfl"
-CARD_PIPELINE = "image-segmentation"
-CARD_TAGS = ("amfl", "chromosome-segmentation", "cytogenetics", "image-segmentation", "pytorch")
-PAPER = (
-    "L. Mei et al., \"Adversarial Multiscale Feature Learning for Overlapping Chromosome "
-    "Segmentation\" (AMFL)"
-)
-#: How many tensor names a weight-mismatch error lists per kind before summarising.
-_LISTED_TENSORS = 8
-
-
-class AmflHubMixin(PyTorchModelHubMixin):
-    """Hub save/load for AMFL networks; mix into an ``nn.Module`` with typed keyword arguments.
-
-    ``save_pretrained(folder, model_card_kwargs={"metrics": ..., "dataset": ..., "command": ...})``
-    writes config.json, model.safetensors and README.md; ``push_to_hub`` uploads the same.
-    """
-
-    #: One paragraph for the model card saying what the network is and where it is used.
-    card_summary: ClassVar[str]
-
-    @property
-    def hub_config(self) -> dict[str, Any]:
-        """Constructor arguments plus the class name: everything needed to rebuild the model."""
-        return {**(self._hub_mixin_config or {}), ARCHITECTURE_KEY: type(self).__name__}
-
-    def save_pretrained(
-        self,
-        save_directory: str | Path,
-        *,
-        config: dict[str, Any] | None = None,
-        model_card_kwargs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> str | None:
-        """Write config.json, model.safetensors and a freshly generated README.md card."""
-        config = {**self.hub_config, **(config or {})}
-        (Path(save_directory) / CARD_FILE).unlink(missing_ok=True)
-        return super().save_pretrained(
-            save_directory, config=config, model_card_kwargs=model_card_kwargs, **kwargs
-        )
-
-    def generate_model_card(
-        self,
-        *,
-        metrics: Mapping[str, float] | None = None,
-        dataset: str | None = None,
-        command: str | None = None,
-        dataset_split: str = "test",
-        license: str = "mit",
-    ) -> ModelCard:
-        """The card for these weights; see :func:`render_model_card` for the arguments."""
-        return render_model_card(
-            self.hub_config,
-            summary=self.card_summary,
-            metrics=metrics,
-            dataset=dataset,
-            command=command,
-            dataset_split=dataset_split,
-            license=license,
-            input_divisor=getattr(self, "input_divisor", None),
-        )
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> Self:
-        """Load from a local folder or a Hub id; errors say what is missing and what to do."""
-        with _explain_download_errors(str(pretrained_model_name_or_path), CONFIG_FILE):
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        config: dict[str, Any] | None = None,
-        map_location: str = "cpu",
-        **model_kwargs: Any,
-    ) -> Self:
-        weights_path = locate_file(
-            model_id,
-            WEIGHTS_FILE,
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-        )
-        _check_architecture(cls, config, model_id)
-        model = cls(**model_kwargs)
-        weights = load_file(weights_path, device="cpu")
-        _check_weights_fit(model, weights, weights_path)
-        model.load_state_dict(weights)
-        return model.to(map_location).eval()
+__all__ = [
+    "ARCHITECTURE_KEY",
+    "CARD_FILE",
+    "CONFIG_FILE",
+    "PREPROCESSOR_FILE",
+    "WEIGHTS_FILE",
+    "AmflHubMixin",
+    "from_pretrained",
+    "load_preprocessor",
+    "locate_file",
+    "render_model_card",
+    "weight_misfits",
+]
 
 
 def from_pretrained(
@@ -154,9 +62,6 @@ def from_pretrained(
 
     The model comes back in eval mode on ``map_location``.
     """
-    # Imported here: amfl.models imports this module for the mixin.
-    from amfl.models.registry import architecture_class
-
     source = str(pretrained_model_name_or_path)
     download = {
         "revision": revision,
@@ -170,225 +75,26 @@ def from_pretrained(
     return model_class.from_pretrained(source, map_location=map_location, **download)
 
 
-def locate_file(model_id: str, filename: str, **download: Any) -> str:
-    """Path of ``filename`` in the folder ``model_id``, or downloaded from the Hub repo ``model_id``."""
-    if os.path.isdir(model_id):
-        path = Path(model_id) / filename
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model folder {model_id!r} has no {filename}; an AMFL model folder holds "
-                f"{CONFIG_FILE} and {WEIGHTS_FILE} (safetensors only, never pickle) as "
-                "written by save_pretrained"
-            )
-        return str(path)
-    with _explain_download_errors(model_id, filename):
-        return hf_hub_download(repo_id=model_id, filename=filename, **download)
+def load_preprocessor(
+    pretrained_model_name_or_path: str | Path, model: nn.Module, **download: Any
+) -> Preprocessor:
+    """The :class:`~amfl.preprocessing.Preprocessor` saved with a model (folder or Hub id).
 
-
-@contextlib.contextmanager
-def _explain_download_errors(model_id: str, filename: str) -> Iterator[None]:
-    """Turn huggingface_hub's download errors into one FileNotFoundError a user can act on."""
-    try:
-        yield
-    except LocalEntryNotFoundError as error:
-        if constants.is_offline_mode():
-            reason = (
-                "HF_HUB_OFFLINE is set, so nothing is downloaded, and the local Hugging Face "
-                "cache does not hold it; unset HF_HUB_OFFLINE on a machine with network "
-                "access to download it once, or pass a local model folder"
-            )
-        else:
-            reason = (
-                "the Hub could not be reached and the local Hugging Face cache does not hold "
-                "it; check the network connection, or pass a local model folder"
-            )
-        raise FileNotFoundError(f"cannot load {filename} of model {model_id!r}: {reason}") from error
-    except RepositoryNotFoundError as error:
-        raise FileNotFoundError(
-            f"cannot load model {model_id!r}: no such model repository on the Hub (if it is "
-            "private or gated, log in with `hf auth login` or pass token=...)"
-        ) from error
-    except RevisionNotFoundError as error:
-        raise FileNotFoundError(
-            f"cannot load model {model_id!r}: the requested revision does not exist"
-        ) from error
-    except RemoteEntryNotFoundError as error:
-        raise FileNotFoundError(
-            f"cannot load model {model_id!r}: the Hub repository has no {filename}; AMFL "
-            f"models are saved as {CONFIG_FILE} + {WEIGHTS_FILE} by save_pretrained"
-        ) from error
-    except HFValidationError as error:
-        raise FileNotFoundError(
-            f"cannot load model {model_id!r}: it is neither an existing folder nor a valid "
-            "Hub id of the form 'owner/name'"
-        ) from error
-
-
-def _check_architecture(
-    model_class: type[nn.Module], config: Mapping[str, Any] | None, source: str
-) -> None:
-    """Refuse a folder saved by another class: its tensors would not fit, or worse, would."""
-    if config is None:
-        raise ValueError(
-            f"model {source!r} has no {CONFIG_FILE}; AMFL needs it to rebuild the network "
-            "(it records the architecture and its constructor arguments)"
-        )
-    saved = config.get(ARCHITECTURE_KEY, "<missing>")
-    if saved != model_class.__name__:
-        raise ValueError(
-            f"{CONFIG_FILE} of model {source!r} records architecture {saved!r}, not "
-            f"{model_class.__name__!r}; load it with amfl.hub.from_pretrained, which picks "
-            "the class from the config"
-        )
-
-
-def _check_weights_fit(model: nn.Module, weights: Mapping[str, Tensor], source: str) -> None:
-    """Raise a ValueError naming every tensor that is missing, unexpected or the wrong shape."""
-    problems = weight_misfits(model, weights)
-    if problems:
-        config = getattr(model, "hub_config", {})
-        raise ValueError(
-            f"weights in {source} do not fit {type(model).__name__} built from {config}: "
-            + "; ".join(problems)
-            + f". {CONFIG_FILE} and {WEIGHTS_FILE} must come from the same save_pretrained call."
-        )
-
-
-def weight_misfits(model: nn.Module, weights: Mapping[str, Tensor]) -> list[str]:
-    """Why ``weights`` cannot be loaded into ``model``, a phrase per kind of problem (missing,
-    unexpected, wrong shape) naming the tensors; empty when they fit."""
-    expected = model.state_dict()
-    missing = sorted(expected.keys() - weights.keys())
-    unexpected = sorted(weights.keys() - expected.keys())
-    wrong_shape = [
-        f"{name} (file {tuple(weights[name].shape)}, model {tuple(expected[name].shape)})"
-        for name in sorted(expected.keys() & weights.keys())
-        if weights[name].shape != expected[name].shape
-    ]
-    return [
-        f"{kind}: {_list_names(names)}"
-        for kind, names in (
-            ("missing tensors", missing),
-            ("unexpected tensors", unexpected),
-            ("shape mismatches", wrong_shape),
-        )
-        if names
-    ]
-
-
-def _list_names(names: list[str]) -> str:
-    listed = ", ".join(names[:_LISTED_TENSORS])
-    hidden = len(names) - _LISTED_TENSORS
-    return f"{listed} and {hidden} more" if hidden > 0 else listed
-
-
-def render_model_card(
-    config: Mapping[str, Any],
-    *,
-    summary: str,
-    metrics: Mapping[str, float] | None = None,
-    dataset: str | None = None,
-    command: str | None = None,
-    dataset_split: str = "test",
-    license: str = "mit",
-    input_divisor: int | None = None,
-) -> ModelCard:
-    """A model card (YAML metadata + text) stating only what was measured.
-
-    Args:
-        config: the saved config.json content (architecture and constructor arguments).
-        summary: what the network is, one paragraph.
-        metrics: measured scores, name -> value, names from ``amfl.metrics.METRIC_UNITS``
-            (percent, Hausdorff in pixels). None: the card says the model is not evaluated.
-        dataset: Hub id of the dataset the scores were measured on (also listed as metadata).
-        command: the exact command that produced the scores, so anyone can re-run it.
-        dataset_split: the split the scores come from.
-        license: SPDX-style license id of the weights.
-        input_divisor: what image height and width must be a multiple of (segmentation models).
+    A model saved before preprocessing was stored with it has no preprocessor_config.json;
+    it gets ``Preprocessor.for_model(model)``: background = border median, automatic
+    polarity, pad value 0, at least 128 x 128, the model's input divisor (at least 16) and
+    per-image maximum scaling, which is how every such model was trained and served.
+    A file that cannot be reached (offline Hub) is an error, not a silent default.
     """
-    architecture = config.get(ARCHITECTURE_KEY, "<missing>")
-    arguments = {key: value for key, value in config.items() if key != ARCHITECTURE_KEY}
-    model_name = f"AMFL {architecture} ({_format_arguments(arguments)})"
-    if metrics is not None:
-        _check_card_metrics(metrics, dataset, command)
-    eval_results = [
-        EvalResult(
-            task_type=CARD_PIPELINE,
-            task_name="Overlapping chromosome segmentation",
-            dataset_type=dataset,
-            dataset_name=dataset,
-            dataset_split=dataset_split,
-            metric_type=name,
-            metric_name=f"{name} ({METRIC_UNITS[name]})",
-            metric_value=round(float(value), 4),
-        )
-        for name, value in (metrics or {}).items()
-    ]
-    card_data = ModelCardData(
-        library_name=CARD_LIBRARY,
-        license=license,
-        pipeline_tag=CARD_PIPELINE,
-        tags=list(CARD_TAGS),
-        datasets=[dataset] if dataset else None,
-        model_name=model_name if eval_results else None,
-        eval_results=eval_results or None,
-    )
-    sections = [
-        f"# {model_name}",
-        summary,
-        f"From {PAPER}. Classes: 0 background, 1 first chromosome only, 2 second chromosome "
-        "only, 3 overlap."
-        + (
-            f" Input: one grey-level channel scaled to 0..1, height and width padded to a "
-            f"multiple of {input_divisor}."
-            if input_divisor
-            else ""
-        ),
-        "## Load\n\nWith the `amfl` package, pass this repository's Hub id or a local copy "
-        "of it:\n\n```python\nimport amfl.hub\n\nmodel = amfl.hub.from_pretrained(repo_id_or_folder)\n```",
-        "## Configuration\n\n"
-        + markdown_table(("Argument", "Value"), [(key, str(value)) for key, value in config.items()]),
-        _evaluation_section(metrics, dataset, command, dataset_split),
-    ]
-    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
-
-
-def _evaluation_section(
-    metrics: Mapping[str, float] | None, dataset: str | None, command: str | None, split: str
-) -> str:
-    if metrics is None:
-        return (
-            "## Evaluation\n\nNot evaluated yet: no scores have been measured for these "
-            "weights, so this card reports none."
-        )
-    rows = [(name, f"{float(value):.4f}", METRIC_UNITS[name]) for name, value in metrics.items()]
-    return (
-        f"## Evaluation\n\nMeasured on the {split} split of `{dataset}`: per image and per "
-        "class (background included), averaged over the four classes, then over images "
-        "(`amfl.metrics.score_batch`).\n\n"
-        + markdown_table(("Metric", "Value", "Unit"), rows)
-        + f"\n\nCommand:\n\n```bash\n{command}\n```"
-    )
-
-
-def _check_card_metrics(
-    metrics: Mapping[str, float], dataset: str | None, command: str | None
-) -> None:
-    """Scores on a card need a known name, a finite value, and where they came from."""
-    if not metrics:
-        raise ValueError("metrics is empty; pass None for a model that is not evaluated yet")
-    unknown = sorted(set(metrics) - set(METRIC_UNITS))
-    if unknown:
-        raise ValueError(f"unknown metric names {unknown}; accepted: {sorted(METRIC_UNITS)}")
-    not_finite = {name: value for name, value in metrics.items() if not math.isfinite(value)}
-    if not_finite:
-        raise ValueError(f"metric values must be finite numbers; got {not_finite}")
-    if not dataset or not command:
-        raise ValueError(
-            "a card with metrics needs the dataset they were measured on and the command "
-            f"that measured them; got dataset={dataset!r}, command={command!r}"
-        )
-
-
-def _format_arguments(arguments: Mapping[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
+    source = str(pretrained_model_name_or_path)
+    if os.path.isdir(source):
+        path = Path(source) / PREPROCESSOR_FILE
+        return Preprocessor.read(path) if path.is_file() else Preprocessor.for_model(model)
+    try:
+        with explain_download_errors(source, PREPROCESSOR_FILE):
+            path = hf_hub_download(repo_id=source, filename=PREPROCESSOR_FILE, **download)
+    except FileNotFoundError as error:
+        if isinstance(error.__cause__, RemoteEntryNotFoundError):
+            return Preprocessor.for_model(model)
+        raise
+    return Preprocessor.read(path)

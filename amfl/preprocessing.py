@@ -1,22 +1,44 @@
 """The one preprocessing path shared by training, evaluation, the CLI and the app.
 
-A model sees a float32 image scaled to 0..1 and padded to a size its encoder can halve four
-times (a multiple of 16); the dataset protocol of the paper pads 94 x 93 samples to 128 x 128.
-Padding is centred (extra row/column at the bottom/right), which matches how the AMFL authors
-padded their test masks: 17 rows above and below, 17 columns left and 18 right.
+A model sees a float32 image scaled to 0..1, with bright chromosomes on a background of 0,
+padded to a size its encoder can halve four times (a multiple of 16) and at least the
+training size. The dataset protocol of the paper pads 94 x 93 samples to 128 x 128. Padding
+is centred (extra row/column at the bottom/right), which matches how the AMFL authors padded
+their test masks: 17 rows above and below, 17 columns left and 18 right.
+
+How a model was trained to see its inputs belongs to the model: :class:`Preprocessor` is
+saved beside the weights as ``preprocessor_config.json`` (as transformers' image processors
+are), written by the trainer and read by the app, the CLI, ``amfl.evaluate`` and training.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 #: The encoder halves the size four times, so inputs must be a multiple of this.
 SIZE_MULTIPLE = 16
+#: Network input side of the paper (Section III.A.1), pixels.
+TRAINING_SIZE = 128
 #: Image pad value used by the paper (Section III.A.1); our default is the image's own
 #: background (0 for the Pommier data), which does not invent a bright frame.
 PAPER_IMAGE_PAD_VALUE = 255
+#: File of the model folder holding its :class:`Preprocessor`.
+PREPROCESSOR_FILE = "preprocessor_config.json"
+
+#: ``Preprocessor.background`` choices: subtract the median of the image's outermost pixels
+#: (the border of a chromosome image is nearly all background), or use the grey as it is.
+BACKGROUNDS = ("border_median", "none")
+#: ``Preprocessor.polarity`` choices: invert an image whose background is light, or never.
+POLARITIES = ("auto", "dark_background")
+#: ``Preprocessor.scaling`` choices: each image divided by its own maximum.
+SCALINGS = ("per_image_max",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +54,141 @@ class Padding:
         """Undo the padding on the last two axes."""
         height, width = array.shape[-2:]
         return array[..., self.top : height - self.bottom, self.left : width - self.right]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Network-ready images and what is needed to map predictions back.
+
+    Attributes:
+        images: (..., H', W') float32 in 0..1, padded.
+        padding: what was added on each side (the same for every image of the batch).
+        inverted: (...) bool, per image: its background was light and it was inverted.
+    """
+
+    images: np.ndarray
+    padding: Padding
+    inverted: np.ndarray
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """How a model's inputs are prepared, saved with the model.
+
+    Attributes:
+        background: ``"border_median"`` subtracts the median of the outermost pixels, so an
+            uneven camera offset does not look like chromosome; ``"none"`` keeps the grey.
+        polarity: ``"auto"`` inverts an image whose background is nearer its brightest
+            than its darkest value (bright-field or inverted exports); ``"dark_background"``
+            never inverts.
+        pad_value: grey value of the padding, in the units of the image after the
+            background step (0: the background itself; the paper used 255).
+        minimum_size: smaller images are padded to this side, pixels (the training size,
+            so a small crop sees the same amount of surrounding background as in training).
+        size_divisor: padded height and width are multiples of this (the model's
+            ``input_divisor``, at least 16).
+        scaling: ``"per_image_max"`` divides each image by its own maximum, which makes
+            8-, 12- and 16-bit inputs comparable and keeps the brighter overlap (grey sums
+            over 255 in the Pommier data) within 0..1.
+    """
+
+    background: str = "border_median"
+    polarity: str = "auto"
+    pad_value: float = 0.0
+    minimum_size: int = TRAINING_SIZE
+    size_divisor: int = SIZE_MULTIPLE
+    scaling: str = "per_image_max"
+
+    def __post_init__(self) -> None:
+        for name, choices in (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"preprocessor {name} must be one of {choices}; got {getattr(self, name)!r}")
+        for name in ("minimum_size", "size_divisor"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"preprocessor {name} must be a whole number of pixels >= 1; got {value!r}")
+        if not np.isfinite(self.pad_value):
+            raise ValueError(f"preprocessor pad_value must be a finite grey value; got {self.pad_value!r}")
+
+    @classmethod
+    def for_model(cls, model: Any, **settings: Any) -> Preprocessor:
+        """The preprocessor a model needs: ``settings`` on top of the defaults, with the
+        size divisor raised to the model's ``input_divisor`` when that is larger."""
+        divisor = max(int(settings.pop("size_divisor", SIZE_MULTIPLE)), int(getattr(model, "input_divisor", 1)))
+        return cls(size_divisor=divisor, **settings)
+
+    def network_size(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """Padded (height, width) for an image of ``shape``."""
+        return network_size(shape, self.size_divisor, self.minimum_size)
+
+    def foreground(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Images (..., H, W) of either polarity -> float32 chromosomes bright on a
+        background of 0 (negatives clipped), and per image whether it was inverted."""
+        images = np.asarray(images, dtype=np.float32)
+        if self.background == "none":
+            level = np.zeros(images.shape[:-2] + (1, 1), np.float32)
+        else:
+            level = border_median(images)[..., None, None]
+        if self.polarity == "auto":
+            low = images.min(axis=(-2, -1), keepdims=True)
+            high = images.max(axis=(-2, -1), keepdims=True)
+            light = level > (low + high) / 2
+        else:
+            light = np.zeros_like(level, dtype=bool)
+        foreground = np.where(light, level - images, images - level)
+        return np.clip(foreground, 0, None), light[..., 0, 0]
+
+    def prepare(self, images: np.ndarray, target: tuple[int, int] | None = None) -> Prepared:
+        """Images (..., H, W) -> :class:`Prepared`, padded centred to ``target`` (default:
+        :meth:`network_size`)."""
+        foreground, inverted = self.foreground(images)
+        target = target or self.network_size(foreground.shape[-2:])
+        padding = centred_padding(foreground.shape[-2:], target)
+        return Prepared(scale_to_unit(pad(foreground, padding, self.pad_value)), padding, inverted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "preprocessor config") -> Preprocessor:
+        """Rebuild from saved values; an unknown key is refused rather than ignored, since
+        it would mean the model expects a step this version of amfl does not apply."""
+        known = {option.name for option in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"{source} has settings this version of amfl does not know: {unknown}; known: "
+                f"{sorted(known)}. Upgrade amfl to use this model."
+            )
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{source}: {error}") from None
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / PREPROCESSOR_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> Preprocessor:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a JSON object of settings, not {type(values).__name__}")
+        return cls.from_dict(values, str(path))
+
+
+def border_median(images: np.ndarray) -> np.ndarray:
+    """Per image (last two axes), the median of its outermost rows and columns: the
+    background level, since a chromosome image's border is nearly all background."""
+    border = np.concatenate(
+        [images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], axis=-1
+    )
+    return np.median(border, axis=-1)
 
 
 def centred_padding(shape: tuple[int, int], target: tuple[int, int]) -> Padding:
@@ -52,11 +209,7 @@ def padded_size(size: int, multiple: int = SIZE_MULTIPLE) -> int:
 
 
 def network_size(shape: tuple[int, int], multiple: int = SIZE_MULTIPLE, minimum: int = 0) -> tuple[int, int]:
-    """Padded (height, width) for a model: multiples of ``multiple``, at least ``minimum``.
-
-    Inference uses ``minimum`` = the training size (128), so a small crop such as a 94 x 93
-    Pommier sample gets the same amount of surrounding background as in training.
-    """
+    """Padded (height, width) for a model: multiples of ``multiple``, at least ``minimum``."""
     return tuple(max(padded_size(side, multiple), padded_size(minimum, multiple)) for side in shape)
 
 
@@ -72,21 +225,9 @@ def pad(array: np.ndarray, padding: Padding, value: float) -> np.ndarray:
 def scale_to_unit(images: np.ndarray) -> np.ndarray:
     """Scale each image (last two axes) to 0..1 by its own maximum, as float32.
 
-    Per-image scaling makes 8-bit, 12-bit and 16-bit inputs comparable and keeps the
-    brighter overlap pixels (grey sums that exceed 255 in the Pommier data) below 1.
     Values below 0 (spline undershoot at edges) are clipped to the background, 0.
     An all-zero image stays zero.
     """
     images = np.clip(np.asarray(images, dtype=np.float32), 0, None)
     peaks = images.max(axis=(-2, -1), keepdims=True)
     return np.divide(images, peaks, out=np.zeros_like(images), where=peaks > 0)
-
-
-def prepare_images(
-    images: np.ndarray, target: tuple[int, int] | None = None, pad_value: float = 0
-) -> tuple[np.ndarray, Padding]:
-    """Images (..., H, W) -> float32 (..., H', W') in 0..1, padded centred to ``target``
-    (default: the next multiple of 16 on each side). Returns the padding for cropping back."""
-    target = target or network_size(images.shape[-2:])
-    padding = centred_padding(images.shape[-2:], target)
-    return scale_to_unit(pad(images, padding, pad_value)), padding

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs and results/")
     parser.add_argument("--epochs", type=int, default=200, help="most epochs per run (the same for all)")
     parser.add_argument("--patience", type=int, default=15, help="early-stopping patience per run")
-    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=64, help="images per training and scoring step")
     parser.add_argument("--max_samples", type=int, default=None, help="samples per split (budget runs)")
     parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
     parser.add_argument("--only", nargs="+", default=None, help="train only these row names (see --list)")
@@ -90,13 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         folders.append(train(config).model_dir)
     budget = {"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size, "max_samples": args.max_samples}
     (args.out / "budget.json").write_text(json.dumps(budget, indent=2) + "\n", encoding="utf-8")
-    arguments = [*map(str, folders), "--names", *(row.name for row in rows), "--out", str(args.out / "results"),
-                 "--timing_runs", str(args.timing_runs)]
-    if args.max_samples:
-        arguments += ["--max_samples", str(args.max_samples)]
-    if args.h5:
-        arguments += ["--h5", str(args.h5)]
-    return evaluate.main(arguments)
+    evaluate.evaluate_models(
+        folders, [row.name for row in rows], args.out / "results",
+        command="python -m amfl.reproduce " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        h5=args.h5, max_samples=args.max_samples, timing_runs=args.timing_runs, batch_size=args.batch_size,
+    )
+    return 0
 
 
 if __name__ == "__main__":

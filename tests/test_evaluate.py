@@ -1,14 +1,19 @@
-"""`python -m amfl.evaluate` end to end on tiny models: tables, figures, and honest rows."""
+"""`python -m amfl.evaluate` end to end on tiny models: tables, figures, honest rows, and
+each folder scored with its own preprocessing."""
 
 import csv
 import json
-import shutil
 
 import pytest
+import torch
 
-from amfl.evaluate import main
+import amfl.evaluate
+from amfl.evaluate import evaluate_models, load_test_pairs, main
 from amfl.models import create_model
+from amfl.preprocessing import Preprocessor
+from amfl.scoring import predict_labels
 from amfl.training import TrainConfig
+from amfl.training.data import SplitTensors
 
 
 @pytest.fixture
@@ -35,6 +40,7 @@ def test_evaluate_writes_every_table_and_figure(tmp_path, tiny_models, training_
         assert (out / figure).stat().st_size > 1000
     record = json.loads((out / "evaluation.json").read_text())
     assert record["test_images"] == 8 and [model["name"] for model in record["models"]] == ["with-gan", "without-gan"]
+    assert record["command"] == "python -m amfl.evaluate " + " ".join(arguments)
     with open(out / "table2.csv") as handle:
         rows = list(csv.DictReader(handle))
     ours = [row for row in rows if row["Source"] == "ours"]
@@ -45,7 +51,7 @@ def test_evaluate_writes_every_table_and_figure(tmp_path, tiny_models, training_
     assert "| with-gan | lovasz | yes | ours |" in table5 and "| without-gan | lovasz | no | paper, Table V |" in table5
     table4 = (out / "table4.md").read_text()
     assert "not measured (no GPU)" in table4
-    assert "authors' way: eager float32 forward, batch 1" in table4 and "ours: amfl.inference per-image path" in table4
+    assert "authors' way: eager float32 forward, batch 1" in table4 and "ours: amfl.segmentation per-image path" in table4
     table1 = (out / "table1.md").read_text()
     assert "| with-gan | NestedUNet | paper, Table I |" in table1 and "without-gan" not in table1
 
@@ -59,3 +65,38 @@ def test_evaluate_reports_a_missing_folder_clearly(tmp_path, capsys, training_h5
 def test_names_must_match_folders(tmp_path, tiny_models):
     with pytest.raises(SystemExit):
         main([*map(str, tiny_models), "--names", "only-one"])
+
+
+def test_each_folder_is_scored_with_its_own_preprocessing(tmp_path, training_h5, monkeypatch):
+    """Same weights, two folders: one saved with pad value 255, one without a
+    preprocessor_config.json (so the default, pad value 0). Each model must see the test
+    images prepared its own way."""
+    seen = {}
+
+    def recording_predict_labels(accelerator, model, loader, description, progress=True):
+        seen[description] = torch.cat([images for images, _ in loader])
+        return predict_labels(accelerator, model, loader, description, progress)
+
+    monkeypatch.setattr(amfl.evaluate, "predict_labels", recording_predict_labels)
+    model = create_model("amfl-small", base_width=4)
+    folders = {0.0: tmp_path / "pad-0", 255.0: tmp_path / "pad-255"}
+    for folder in folders.values():
+        model.save_pretrained(folder)
+    Preprocessor.for_model(model, pad_value=255.0).save(folders[255.0])
+    results = evaluate_models(
+        list(folders.values()), None, tmp_path / "out", command="test", h5=training_h5, max_samples=4, timing_runs=1
+    )
+    pairs = load_test_pairs(training_h5, seed=123, max_samples=4)
+    for result, pad_value in zip(results, folders, strict=True):
+        preprocessor = Preprocessor.for_model(model, pad_value=pad_value)
+        assert result.preprocessor == preprocessor
+        assert torch.equal(seen[f"scoring {result.name}"], SplitTensors.from_pairs(pairs, preprocessor).images)
+        assert result.predictions.shape == pairs.labels.shape  # cropped back for the figures
+    assert not torch.equal(seen["scoring pad-0"], seen["scoring pad-255"])
+    record = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    assert [row["preprocessor"]["pad_value"] for row in record["models"]] == [0.0, 255.0]
+
+
+def test_the_pad_value_flag_is_gone(tiny_models):
+    with pytest.raises(SystemExit):
+        main([*map(str, tiny_models), "--image_pad_value", "255"])

@@ -1,16 +1,20 @@
-"""Hub format: save/load round trip, safetensors only, clear errors, measured-only model cards."""
+"""Hub format: save/load round trip, safetensors only, clear errors, measured-only model
+cards, and the preprocessing saved with a Hub model."""
 
 import json
 import os
 import subprocess
 import sys
 
+import httpx2
 import pytest
 import torch
 import yaml
+from huggingface_hub.errors import RemoteEntryNotFoundError
 
 import amfl.hub
 from amfl.models import NestedUNet, PatchDiscriminator, create_discriminator, create_model
+from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 
 
 @pytest.fixture
@@ -30,7 +34,7 @@ def test_round_trip_gives_identical_outputs(saved_generator):
     model, folder = saved_generator
     images = torch.rand(2, 1, 32, 48)
     loaded = amfl.hub.from_pretrained(folder)
-    assert isinstance(loaded, NestedUNet) and not loaded.training
+    assert isinstance(loaded, NestedUNet) and isinstance(loaded, amfl.hub.AmflHubMixin) and not loaded.training
     assert torch.equal(model.eval()(images), loaded(images))
     assert torch.equal(NestedUNet.from_pretrained(folder)(images), loaded(images))
 
@@ -93,18 +97,57 @@ def test_unknown_architecture_is_refused(saved_generator):
 
 
 def test_offline_hub_id_fails_with_a_clear_message(tmp_path):
+    """For the weights and for the preprocessing: an unreachable preprocessor_config.json is
+    an error, never a silent default."""
     script = (
         "import amfl.hub\n"
-        "try:\n"
-        "    amfl.hub.from_pretrained('amfl-project/no-such-model')\n"
-        "except FileNotFoundError as error:\n"
-        "    print(error)\n"
+        "from amfl.models import create_model\n"
+        "model = create_model('amfl-small', base_width=4)\n"
+        "for load in (amfl.hub.from_pretrained, lambda source: amfl.hub.load_preprocessor(source, model)):\n"
+        "    try:\n"
+        "        load('amfl-project/no-such-model')\n"
+        "    except FileNotFoundError as error:\n"
+        "        print(error)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "HF_HUB_OFFLINE is set" in result.stdout
-    assert "amfl-project/no-such-model" in result.stdout
+    weights, preprocessing = result.stdout.splitlines()
+    assert "HF_HUB_OFFLINE is set" in weights and "amfl-project/no-such-model" in weights
+    assert "HF_HUB_OFFLINE is set" in preprocessing and PREPROCESSOR_FILE in preprocessing
+
+
+def test_a_hub_model_saved_without_preprocessing_gets_the_defaults(monkeypatch):
+    model = create_model("bisenetv1", base_width=8)
+    url = f"https://huggingface.co/amfl-project/old-model/resolve/main/{PREPROCESSOR_FILE}"
+    response = httpx2.Response(404, request=httpx2.Request("GET", url))
+
+    def download(**kwargs):
+        raise RemoteEntryNotFoundError(f"404: no {PREPROCESSOR_FILE}", response=response)
+
+    monkeypatch.setattr(amfl.hub, "hf_hub_download", download)
+    loaded = amfl.hub.load_preprocessor("amfl-project/old-model", model)
+    assert loaded == Preprocessor.for_model(model) and loaded.size_divisor == 32
+
+
+def test_the_preprocessing_saved_with_a_hub_model_is_read(tmp_path, monkeypatch):
+    saved = Preprocessor(pad_value=255.0, minimum_size=160)
+    path = saved.save(tmp_path)
+    requested = []
+    monkeypatch.setattr(amfl.hub, "hf_hub_download", lambda **kwargs: requested.append(kwargs) or str(path))
+    assert amfl.hub.load_preprocessor("amfl-project/model", create_model("amfl-small", base_width=4)) == saved
+    assert requested == [{"repo_id": "amfl-project/model", "filename": PREPROCESSOR_FILE}]
+
+
+def test_weight_misfits_name_each_kind_of_problem_and_nothing_for_fitting_weights():
+    small, wider = create_model("amfl-small", base_width=4), create_model("amfl-small", base_width=8)
+    assert amfl.hub.weight_misfits(small, small.state_dict()) == []
+    weights = {**wider.state_dict(), "extra.weight": torch.zeros(1)}
+    del weights["head.bias"]
+    missing, unexpected, wrong_shape = amfl.hub.weight_misfits(small, weights)
+    assert missing == "missing tensors: head.bias"
+    assert unexpected == "unexpected tensors: extra.weight"
+    assert wrong_shape.startswith("shape mismatches: ") and wrong_shape.endswith(" more")  # listed, then counted
 
 
 def test_card_without_metrics_says_not_evaluated(saved_generator):

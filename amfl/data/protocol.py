@@ -14,11 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from amfl.data.pairs import OverlapPairs
-from amfl.preprocessing import pad, prepare_images
+from amfl.preprocessing import Preprocessor, pad
 
 OVERLAP_LABEL = 3
-#: Network input size of the paper.
-PAPER_SIZE = (128, 128)
 
 
 @dataclass(frozen=True)
@@ -86,15 +84,10 @@ def split_pairs(pairs: OverlapPairs, seed: int = 123, **fractions: float) -> Spl
     )
 
 
-def model_arrays(
-    pairs: OverlapPairs, size: tuple[int, int] = PAPER_SIZE, image_pad_value: float = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def model_arrays(pairs: OverlapPairs, preprocessor: Preprocessor) -> tuple[np.ndarray, np.ndarray]:
     """Network-ready arrays: images (N, 1, H, W) float32 in 0..1 and labels (N, H, W) int64,
-    both padded centred to ``size``; labels are padded with 0 (background).
-
-    ``image_pad_value`` is in the raw grey units: 0 is the data's own background, 255 is what
-    the paper used (``amfl.preprocessing.PAPER_IMAGE_PAD_VALUE``).
-    """
-    images, padding = prepare_images(pairs.images, size, image_pad_value)
-    labels = pad(pairs.labels, padding, 0)
-    return images[:, None], labels.astype(np.int64)
+    prepared by the model's ``preprocessor`` exactly as inference prepares one image (94 x 93
+    samples are padded centred to 128 x 128); labels are padded with 0 (background)."""
+    prepared = preprocessor.prepare(pairs.images)
+    labels = pad(pairs.labels, prepared.padding, 0)
+    return prepared.images[:, None], labels.astype(np.int64)

@@ -6,7 +6,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from amfl.hub import AmflHubMixin
+from amfl.models.hub_mixin import AmflHubMixin
 from amfl.preprocessing import padded_size
 
 
@@ -46,7 +46,7 @@ class SegmentationModel(nn.Module, AmflHubMixin, ABC):
             raise ValueError(
                 f"{name} needs height and width divisible by {divisor}; got {height}x{width}. "
                 f"Pad the images to {padded_size(height, divisor)}x{padded_size(width, divisor)} "
-                "(amfl.preprocessing.prepare_images does it and returns the padding to crop "
+                "(amfl.preprocessing.Preprocessor.prepare does it and returns the padding to crop "
                 "the prediction back)."
             )
 

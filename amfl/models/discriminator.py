@@ -5,7 +5,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from amfl.hub import AmflHubMixin
+from amfl.models.hub_mixin import AmflHubMixin
 from amfl.models.arguments import require_positive_ints
 
 KERNEL_SIZE = 4

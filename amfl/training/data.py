@@ -1,7 +1,8 @@
 """The training run's data: the paper's splits as network-ready tensors, and augmentation.
 
-Images go through ``amfl.data.protocol.model_arrays`` (pad to 128 x 128, scale to 0..1),
-the same preprocessing inference uses.
+Images go through ``amfl.data.protocol.model_arrays`` with the run's
+:class:`~amfl.preprocessing.Preprocessor` (background, polarity, pad to 128 x 128, scale to
+0..1): the preprocessing inference applies, saved with the model.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
-from amfl.data.card import DatasetFacts, measure_facts
+from amfl.data.card import DataOrigin, DatasetFacts, measure_facts
 from amfl.data.dataset import load_pairs
 from amfl.data.pairs import OverlapPairs
 from amfl.data.protocol import Splits, model_arrays, split_pairs
 from amfl.metrics import NUM_CLASSES
+from amfl.models import MODELS
+from amfl.preprocessing import Preprocessor
 from amfl.training.config import TrainConfig
 
 #: Intensity jitter: each image is multiplied by a factor drawn from [1 - x, 1 + x].
@@ -31,8 +34,8 @@ class SplitTensors:
     labels: Tensor
 
     @classmethod
-    def from_pairs(cls, pairs: OverlapPairs, image_pad_value: float = 0.0) -> SplitTensors:
-        images, labels = model_arrays(pairs, image_pad_value=image_pad_value)
+    def from_pairs(cls, pairs: OverlapPairs, preprocessor: Preprocessor) -> SplitTensors:
+        images, labels = model_arrays(pairs, preprocessor)
         return cls(torch.from_numpy(images), torch.from_numpy(labels))
 
     def __len__(self) -> int:
@@ -56,6 +59,14 @@ class TrainingData:
     facts: DatasetFacts | None = None
     #: The uncapped splits, for exporting the dataset with the model.
     splits: Splits | None = None
+    #: How the images were prepared; saved with the model for inference.
+    preprocessor: Preprocessor = Preprocessor()
+
+
+def training_preprocessor(config: TrainConfig) -> Preprocessor:
+    """The preprocessing of a run: the defaults with ``--image_pad_value``, divisible as the
+    chosen generator needs."""
+    return Preprocessor.for_model(MODELS[config.model].model_class, pad_value=config.image_pad_value)
 
 
 def load_training_data(config: TrainConfig, progress: bool = True) -> TrainingData:
@@ -65,16 +76,19 @@ def load_training_data(config: TrainConfig, progress: bool = True) -> TrainingDa
         cache_path=config.dataset_cache, progress=progress,
     )
     splits = split_pairs(pairs, seed=config.seed)
-    origin = str(config.h5) if config.h5 else "rebuilt from DAPI.tif + Cy3.tif (amfl.data)"
-    return from_splits(splits, config, measure_facts(splits, origin, config.seed))
+    origin = DataOrigin.h5(config.h5) if config.h5 else DataOrigin.rebuild()
+    return from_splits(splits, config, measure_facts(splits, origin, config.seed, labels_cleaned=not config.raw_labels))
 
 
 def from_splits(splits: Splits, config: TrainConfig, facts: DatasetFacts | None = None) -> TrainingData:
+    preprocessor = training_preprocessor(config)
+
     def tensors(pairs: OverlapPairs) -> SplitTensors:
-        return SplitTensors.from_pairs(pairs, config.image_pad_value).head(config.max_samples)
+        return SplitTensors.from_pairs(pairs.subset(slice(config.max_samples)), preprocessor)
 
     return TrainingData(
-        tensors(splits.train), tensors(splits.validation), tensors(splits.test_scored), facts, splits
+        tensors(splits.train), tensors(splits.validation), tensors(splits.test_scored), facts, splits,
+        preprocessor,
     )
 
 

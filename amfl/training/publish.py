@@ -10,6 +10,7 @@ from typing import Any
 from amfl.data.card import DatasetFacts, write_dataset_card
 from amfl.data.export import HubPushError
 from amfl.metrics import BatchScores
+from amfl.preprocessing import Preprocessor
 from amfl.training.config import TrainConfig
 
 METRICS_FILE = "metrics.json"
@@ -44,11 +45,15 @@ def write_metrics(config: TrainConfig, scores: BatchScores, run: dict[str, Any])
     return path
 
 
-def save_model(generator: Any, config: TrainConfig, scores: BatchScores | None, command: str) -> Path:
-    """The generator as a ``from_pretrained`` folder; its card carries ``scores`` when given."""
+def save_model(
+    generator: Any, config: TrainConfig, preprocessor: Preprocessor, scores: BatchScores | None, command: str
+) -> Path:
+    """The generator as a ``from_pretrained`` folder with the preprocessing it was trained
+    with; its card carries ``scores`` when given."""
     folder = model_dir(config)
     card = {} if scores is None else {"metrics": scores.summary(), "dataset": dataset_name(config), "command": command}
     generator.save_pretrained(folder, model_card_kwargs=card)
+    preprocessor.save(folder)
     config.save(folder)
     return folder
 

@@ -1,0 +1,43 @@
+"""Predicting and scoring a split: the one path behind training's validation and test scores
+and ``amfl.evaluate``'s tables, so a model scores the same wherever it is scored.
+
+The loader is prepared by the caller's ``Accelerator``, so each process predicts its shard;
+``gather_for_metrics`` collects the shards and drops the samples repeated to even out the
+last batch, so every process gets the whole split, once, whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from amfl.metrics import BatchScores, score_batch
+
+
+@torch.no_grad()
+def predict_labels(
+    accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) uint8 label maps (N, H, W) of every sample of a prepared ``loader``
+    of (images, labels) batches, on every process; the model is put in eval mode."""
+    model.eval()
+    predicted, true = [], []
+    batches = tqdm(loader, desc=description, leave=False, disable=not (progress and accelerator.is_main_process))
+    for images, labels in batches:
+        with accelerator.autocast():
+            logits = model(images)
+        pair = accelerator.gather_for_metrics((logits.argmax(dim=1).to(torch.uint8), labels.to(torch.uint8)))
+        predicted.append(pair[0].cpu().numpy())
+        true.append(pair[1].cpu().numpy())
+    return np.concatenate(predicted), np.concatenate(true)
+
+
+def evaluate(
+    accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True
+) -> BatchScores:
+    """The paper's scores (``amfl.metrics.score_batch``) of ``model`` on a prepared loader."""
+    return score_batch(*predict_labels(accelerator, model, loader, description, progress))
