@@ -1,11 +1,11 @@
 """The Gradio Blocks UI of the AMFL Space: upload images, see the segmentation, score it.
 
-All image work happens in :mod:`amfl.inference` (shared with the command line); this module
-lays out the page, turns results into what the components show, and turns every problem
-with an input into a message on the page, never a traceback. The model is loaded once, in
-:func:`main`, and shared by all requests.
+All image work happens in :mod:`amfl.segmentation` (shared with the command line) and what
+the components show in :mod:`amfl.demo_views`; this module lays out the page, runs the
+handlers, and turns every problem with an input into a message on the page, never a
+traceback. The model is loaded once, in :func:`main`, and shared by all requests.
 
-Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: ``space/model/``).
+Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: the app's bundled one).
 """
 
 from __future__ import annotations
@@ -13,248 +13,48 @@ from __future__ import annotations
 import html
 import logging
 import os
-import shutil
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pandas as pd
-from PIL import Image
 
-from amfl.data.cache import cache_dir
-from amfl.data.pairs import CLASS_COLOURS, OverlapPairs
-from amfl.data.show import colour_labels
-from amfl.data.sources import DATA_ENV, SourceError, default_source_dir, download_sources, sources_available
-from amfl.inference import (
-    MAX_FILE_BYTES,
-    MAX_SIDE,
-    MODEL_ENV,
-    RESULT_COLUMNS,
-    Analysis,
-    InputError,
-    Segmenter,
-    analyse,
-    limit_threads,
-    match_ground_truths,
-    output_stems,
-    save_label_png,
-    save_results,
-    write_csv,
+from amfl.demo_views import (
+    MEASUREMENT_HEADERS,
+    METRIC_HEADERS,
+    OUTPUT_MAX_AGE_S,
+    BatchViews,
+    ResultViews,
+    display_png,
+    legend_html,
+    output_folder,
+    result_views,
+    updates,
 )
-from amfl.metrics import METRIC_NAMES, METRIC_UNITS
+from amfl.outputs import RESULT_COLUMNS, match_ground_truths, output_stems, result_row, save_results, write_csv
+from amfl.reading import MAX_FILE_BYTES, MAX_SIDE, InputError
+from amfl.segmentation import MODEL_ENV, Analysis, Segmenter, analyse, limit_threads, resolve_model_source
 
 logger = logging.getLogger(__name__)
 
-#: How many test-split examples the app offers when the source images are reachable.
-EXAMPLE_COUNT = 6
-#: Bump when the way examples are chosen or written changes, so old caches are not reused.
-EXAMPLES_VERSION = 1
 #: Requests run side by side: one per core of a small Space, one torch thread each.
 CONCURRENCY_LIMIT = 2
-#: Download folders (and Gradio's cached copies) older than this are deleted, seconds.
-OUTPUT_MAX_AGE_S = 3600
 #: Gradio refuses larger uploads outright; smaller files over the app's own 20 MB limit
 #: still reach the app, which explains the limit in words.
 UPLOAD_LIMIT = "64mb"
-#: Small images are shown enlarged (whole-pixel repeats) to at least this many pixels a side.
-DISPLAY_MIN_SIDE = 384
-
-_LEGEND = (
-    ("chromosome 1 only", 1),
-    ("chromosome 2 only", 2),
-    ("overlap (both)", 3),
-    ("background", 0),
-)
-_METRIC_LABELS = {
-    "acc": "Acc", "dice": "Dice", "iou": "IoU", "recall": "Recall", "precision": "Precision",
-    "fnr": "FNR", "fpr": "FPR", "hausdorff": "Hausdorff",
-}
-_MEASUREMENT_HEADERS = ["Measurement", "Value"]
-_METRIC_HEADERS = ["Metric", "Value", "Unit"]
+#: Example images in an examples folder are ``example_<n>.png`` beside ``example_<n>_label.png``
+#: (written by ``python -m amfl.space examples``).
+EXAMPLE_PATTERN = "example_*[0-9].png"
 
 
-# --- Examples from the test split -----------------------------------------------------------
-
-
-def examples_folder() -> Path:
-    """Where the example files are written: under ``$AMFL_CACHE`` or ``~/.cache/amfl``."""
-    return cache_dir() / f"demo-examples-v{EXAMPLES_VERSION}"
-
-
-def load_examples(
-    count: int = EXAMPLE_COUNT, folder: Path | None = None, source_dir: Path | None = None
-) -> tuple[list[list[list[str]]], str]:
-    """Example (image, ground truth) file pairs from the paper's test split, and a sentence
-    saying where they come from or why there are none.
-
-    Written once into ``folder``; later starts read them from there without loading the
-    dataset. When the source images cannot be had the app simply has no examples.
-    """
-    folder = folder or examples_folder()
-    pairs = _example_files(folder)
-    if len(pairs) < count:
-        try:
-            from amfl.data.dataset import load_pairs
-            from amfl.data.protocol import split_pairs
-
-            test = split_pairs(load_pairs(source_dir=_reachable_sources(source_dir), progress=False)).test_scored
-            pairs = write_examples(test, folder, count)
-        except SourceError as error:
-            logger.warning("no examples: %s", error)
-            where = source_dir or default_source_dir()
-            return [], (
-                f"No examples: the dataset's source images (DAPI.tif, Cy3.tif) are not "
-                f"in {where} (set {DATA_ENV} to their folder) and could not be downloaded. "
-                f"Detail: {error}"
-            )
-        except Exception as error:  # examples are a convenience: never stop the app for them
-            logger.exception("building the examples failed")
-            return [], f"No examples: building them from the dataset failed ({error})."
-    examples = [[[str(image)], [str(truth)]] for image, truth in pairs[:count]]
-    return examples, f"{len(examples)} examples from the test split, with their ground truth."
-
-
-def _reachable_sources(source_dir: Path | None) -> Path:
-    """The folder with the source images: the given or default one, else a copy downloaded
-    from the public origin into the cache (SourceError when that fails, e.g. offline)."""
-    folder = source_dir or default_source_dir()
-    if sources_available(folder):
-        return folder
-    logger.info("source images not in %s; downloading them from the public origin", folder)
-    return download_sources(cache_dir() / "sources")
-
-
-def write_examples(test: OverlapPairs, folder: Path, count: int) -> list[tuple[Path, Path]]:
-    """Write ``count`` test samples, evenly spread, as 16-bit PNGs (overlap intensities
-    exceed 255) beside their ground truth as palette label PNGs."""
-    staging = Path(tempfile.mkdtemp(prefix=folder.name, dir=_ensure_parent(folder)))
-    positions = np.linspace(0, len(test) - 1, min(count, len(test))).round().astype(int)
-    for number, position in enumerate(positions, start=1):
-        image = np.clip(test.images[position], 0, None).astype(np.uint16)
-        Image.fromarray(image).save(staging / f"example_{number}.png")
-        save_label_png(test.labels[position], staging / f"example_{number}_label.png")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(staging, folder)
-    return _example_files(folder)
-
-
-def _ensure_parent(folder: Path) -> Path:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    return folder.parent
-
-
-def _example_files(folder: Path) -> list[tuple[Path, Path]]:
-    """The complete (image, label) pairs in ``folder``, in example order."""
-    images = sorted(folder.glob("example_*[0-9].png"), key=lambda path: int(path.stem[8:]))
+def example_files(folder: Path | None) -> list[list[list[str]]]:
+    """The (image, ground truth) example pairs shipped in ``folder``, in number order, as
+    gr.Examples rows; none when the folder is absent."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    images = sorted(Path(folder).glob(EXAMPLE_PATTERN), key=lambda path: int(path.stem.rsplit("_", 1)[1]))
     pairs = [(image, image.with_name(f"{image.stem}_label.png")) for image in images]
-    return [(image, truth) for image, truth in pairs if truth.is_file()]
-
-
-# --- From results to what the components show -----------------------------------------------
-
-
-def legend_html() -> str:
-    """Colour swatches of the paper's class colours, for beside the overlay."""
-    items = []
-    for name, label in _LEGEND:
-        red, green, blue = CLASS_COLOURS[label]
-        items.append(
-            f'<span style="display:inline-block;width:1em;height:1em;margin:0 .3em 0 1em;'
-            f'vertical-align:middle;border:1px solid #888;background:rgb({red},{green},{blue})">'
-            f"</span>{label} {name}"
-        )
-    return '<div class="amfl-legend">' + "".join(items) + "</div>"
-
-
-def measurements_table(analysis: Analysis) -> pd.DataFrame:
-    segmentation = analysis.segmentation
-    areas = segmentation.areas()
-    height, width = segmentation.shape
-    rows = [
-        ("Size", f"{width} x {height} px"),
-        ("Background", f"{areas['background']} px"),
-        ("Chromosome 1 only", f"{areas['chromosome_1_only']} px"),
-        ("Chromosome 2 only", f"{areas['chromosome_2_only']} px"),
-        ("Overlap", f"{areas['overlap']} px"),
-        ("Chromosome A (1 + overlap)", f"{areas['chromosome_a']} px"),
-        ("Chromosome B (2 + overlap)", f"{areas['chromosome_b']} px"),
-        ("Light background inverted", "yes" if segmentation.light_background else "no"),
-        ("Inference time", f"{segmentation.seconds * 1000:.1f} ms"),
-    ]
-    return pd.DataFrame(rows, columns=_MEASUREMENT_HEADERS)
-
-
-def metrics_table(analysis: Analysis) -> pd.DataFrame:
-    """The eight metrics of the paper for one image; empty without a ground truth."""
-    rows = [
-        (_METRIC_LABELS[name], f"{analysis.scores[name]:.4f}", METRIC_UNITS[name])
-        for name in METRIC_NAMES
-    ] if analysis.scores else []
-    return pd.DataFrame(rows, columns=_METRIC_HEADERS)
-
-
-def chromosome_gallery(analysis: Analysis, folder: Path) -> list[tuple[str, str]]:
-    first, second = analysis.segmentation.chromosome_masks()
-    cut_first, cut_second = analysis.segmentation.cutouts()
-    pictures = [
-        (first.astype(np.uint8) * 255, "A mask"),
-        (cut_first, "A cut-out"),
-        (second.astype(np.uint8) * 255, "B mask"),
-        (cut_second, "B cut-out"),
-    ]
-    return [(display_png(picture, folder, f"chromosome_{number}"), caption)
-            for number, (picture, caption) in enumerate(pictures)]
-
-
-def enlarged(pixels: np.ndarray, min_side: int = DISPLAY_MIN_SIDE) -> np.ndarray:
-    """Repeat pixels (nearest neighbour) so a small image is shown large enough to see its
-    pixels; downloads keep the original size."""
-    factor = max(1, min_side // max(pixels.shape[:2]))
-    return pixels.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else pixels
-
-
-def display_png(pixels: np.ndarray, folder: Path, name: str) -> str:
-    """``pixels``, enlarged, as a PNG file in ``folder``: what an image component is given.
-
-    Components get files rather than arrays because Gradio stores an array under a name
-    derived from its content and writes it in place: two requests showing the same picture
-    at once could fetch each other's half-written file. A file is copied into Gradio's
-    cache under a temporary name and renamed, which is safe."""
-    path = folder / f"{name}.png"
-    Image.fromarray(enlarged(pixels)).save(path)
-    return str(path)
-
-
-def image_notes(analysis: Analysis) -> str:
-    """What happened to this image on the way in, and why it has no metrics, if it has none."""
-    notes = list(analysis.segmentation.notes)
-    if analysis.truth_problem:
-        notes.append(f"no metrics: {analysis.truth_problem}")
-    elif analysis.scores is None:
-        notes.append("no ground truth given, so no metrics")
-    return "\n".join(f"- {html.escape(note)}" for note in notes)
-
-
-def result_views(analysis: Analysis | None, opacity: float) -> tuple:
-    """Values of the per-image components for ``analysis``, in the order overlay, label map,
-    chromosomes, measurements, metrics, difference image, notes (``views`` in build_demo)."""
-    if analysis is None:
-        return (None, None, [], pd.DataFrame(columns=_MEASUREMENT_HEADERS),
-                pd.DataFrame(columns=_METRIC_HEADERS), None, "")
-    folder = output_folder()
-    difference = analysis.difference()
-    return (
-        display_png(analysis.segmentation.overlay(opacity), folder, "overlay"),
-        display_png(colour_labels(analysis.segmentation.labels), folder, "label_map"),
-        chromosome_gallery(analysis, folder),
-        measurements_table(analysis),
-        metrics_table(analysis),
-        None if difference is None else display_png(difference, folder, "difference"),
-        image_notes(analysis),
-    )
+    return [[[str(image)], [str(truth)]] for image, truth in pairs if truth.is_file()]
 
 
 # --- Request handlers -----------------------------------------------------------------------
@@ -276,17 +76,6 @@ def _analyse_safely(segmenter: Segmenter, image: str, truth: Path | None) -> Ana
     except Exception as error:  # a bug must cost one image, not the page
         logger.exception("segmenting %s failed", image)
         return f"{Path(image).name}: internal error ({type(error).__name__}: {error})"
-
-
-def output_folder(root: Path | None = None) -> Path:
-    """A fresh folder for one request's downloads; folders older than an hour are removed."""
-    root = root or Path(tempfile.gettempdir()) / "amfl-demo"
-    root.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - OUTPUT_MAX_AGE_S
-    for old in root.iterdir():
-        if old.is_dir() and old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=root))
 
 
 def segment_batch(
@@ -318,7 +107,7 @@ def segment_batch(
         stems = output_stems([analysis.name for analysis in analyses])
         for analysis, stem in zip(analyses, stems, strict=True):
             files += [str(path) for path in save_results(analysis, folder, stem, opacity)]
-        files.append(str(write_csv([analysis.row() for analysis in analyses], folder / "results.csv")))
+        files.append(str(write_csv([result_row(analysis) for analysis in analyses], folder / "results.csv")))
     return analyses, files, problems
 
 
@@ -340,7 +129,7 @@ class Page:
 
     def segment(
         self, images: Sequence[str] | None, truths: Sequence[str] | None, opacity: float
-    ) -> tuple:
+    ) -> BatchViews:
         """Button handler: run the batch, show the first result, offer the downloads.
         Problems are listed in the status text; a warning pops up once per request."""
         analyses, files, problems = segment_batch(self.segmenter, images, truths, opacity)
@@ -348,17 +137,16 @@ class Page:
             more = f" (and {len(problems) - 1} more, listed on the page)" if len(problems) > 1 else ""
             gr.Warning(html.escape(problems[0] + more))
         names = [analysis.name for analysis in analyses]
-        table = pd.DataFrame([analysis.row() for analysis in analyses], columns=list(RESULT_COLUMNS))
-        return (
-            analyses,
-            gr.Dropdown(choices=names, value=names[0] if names else None),
-            status_markdown(analyses, problems, len(_paths(images))),
-            table,
-            files or None,
-            *result_views(analyses[0] if analyses else None, opacity),
+        return BatchViews(
+            analyses=analyses,
+            chooser=gr.Dropdown(choices=names, value=names[0] if names else None),
+            status=status_markdown(analyses, problems, len(_paths(images))),
+            table=pd.DataFrame([result_row(analysis) for analysis in analyses], columns=list(RESULT_COLUMNS)),
+            downloads=files or None,
+            result=result_views(analyses[0] if analyses else None, opacity),
         )
 
-    def show(self, analyses: list[Analysis], name: str | None, opacity: float) -> tuple:
+    def show(self, analyses: list[Analysis], name: str | None, opacity: float) -> ResultViews:
         """Dropdown handler: the views of another image of the batch, without re-running."""
         return result_views(_find(analyses, name), opacity)
 
@@ -377,13 +165,10 @@ def _find(analyses: Sequence[Analysis] | None, name: str | None) -> Analysis | N
 # --- Layout ---------------------------------------------------------------------------------
 
 
-def build_demo(
-    segmenter: Segmenter,
-    examples: Sequence[Sequence[Sequence[str]]] = (),
-    examples_note: str = "",
-) -> gr.Blocks:
+def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]] = (), model_name: str | None = None) -> gr.Blocks:
     """The Blocks app for ``segmenter``; ``examples`` are ([image], [ground truth]) file pairs
-    as returned by :func:`load_examples`."""
+    as returned by :func:`example_files`; ``model_name`` is what the page calls the model
+    (default: the folder's name or the Hub id, never a server path)."""
     page = Page(segmenter)
     # No file_types filter: Gradio would refuse the whole batch for one odd name, while the
     # reader judges each file by its content and explains what it cannot use.
@@ -395,7 +180,7 @@ def build_demo(
             "Segments an image of two overlapping chromosomes into background, chromosome 1 "
             "only, chromosome 2 only and their overlap (Mei et al., *Adversarial Multiscale "
             f"Feature Learning for Overlapping Chromosome Segmentation*). Model: "
-            f"`{html.escape(segmenter.source)}`. Images up to {MAX_SIDE} x {MAX_SIDE} pixels "
+            f"`{html.escape(model_name or display_name(segmenter.source))}`. Images up to {MAX_SIDE} x {MAX_SIDE} pixels "
             f"and {MAX_FILE_BYTES // 1_000_000} MB; grey or RGB, 8 or 16 bit; light "
             "backgrounds are inverted so chromosomes are bright, as in the training data."
         )
@@ -430,11 +215,11 @@ def build_demo(
                     format="png", columns=4, rows=1, height=240, object_fit="contain",
                     elem_id="chromosomes",
                 )
-                measurements = gr.Dataframe(headers=_MEASUREMENT_HEADERS, label="Measurements",
+                measurements = gr.Dataframe(headers=MEASUREMENT_HEADERS, label="Measurements",
                                             interactive=False, elem_id="measurements")
                 with gr.Row():
                     metrics = gr.Dataframe(
-                        headers=_METRIC_HEADERS, interactive=False, elem_id="metrics",
+                        headers=METRIC_HEADERS, interactive=False, elem_id="metrics",
                         label="Metrics against the ground truth (per class, averaged over the "
                         "four classes)",
                     )
@@ -448,11 +233,22 @@ def build_demo(
                 downloads = gr.File(label="Downloads: label maps (palette PNG, values 0-3), "
                                     "overlays, results.csv", file_count="multiple",
                                     interactive=False, elem_id="downloads")
-        views = [overlay, label_map, gallery, measurements, metrics, difference, notes]
-        outputs = [analyses, chooser, status, table, downloads, *views]
-        button.click(page.segment, [images, truths, opacity], outputs, api_name="segment",
+        views = {"overlay": overlay, "label_map": label_map, "chromosomes": gallery,
+                 "measurements": measurements, "metrics": metrics, "difference": difference,
+                 "notes": notes}
+        batch = {"analyses": analyses, "chooser": chooser, "status": status, "table": table,
+                 "downloads": downloads, **views}
+
+        def on_segment(files, truth_files, alpha):
+            return updates(page.segment(files, truth_files, alpha), batch)
+
+        def on_choose(results, name, alpha):
+            return updates(page.show(results, name, alpha), views)
+
+        button.click(on_segment, [images, truths, opacity], list(batch.values()), api_name="segment",
                      concurrency_limit=CONCURRENCY_LIMIT)
-        chooser.input(page.show, [analyses, chooser, opacity], views, api_visibility="private")
+        chooser.input(on_choose, [analyses, chooser, opacity], list(views.values()),
+                      api_visibility="private")
         # input, not release: keyboard users move the slider without a pointer release
         opacity.input(page.recolour, [analyses, chooser, opacity], overlay,
                       api_visibility="private")
@@ -461,22 +257,30 @@ def build_demo(
                 gr.Examples([list(example) for example in examples], [images, truths],
                             label="Examples (test split, with ground truth): pick one, then "
                             "press Segment")
-            gr.Markdown(examples_note, elem_id="examples-note")
     return demo
 
 
-def main() -> None:
-    """Load the model once, build the page, serve it. A missing model stops the start with
-    a message naming the folder and ``AMFL_MODEL``."""
+def display_name(source: str) -> str:
+    """How the page names a model: a Hub id as it is, a local folder by its last parts, so
+    the server's file system layout is not shown to every visitor."""
+    path = Path(source)
+    if not path.is_dir():
+        return source
+    return "/".join(path.resolve().parts[-2:])
+
+
+def main(default_model: Path | None = None, examples_dir: Path | None = None) -> None:
+    """Load the model once (``$AMFL_MODEL``, else ``default_model``), build the page with the
+    examples shipped in ``examples_dir``, serve it. A missing model stops the start with a
+    message naming the folder and ``AMFL_MODEL``."""
     logging.basicConfig(level=logging.INFO)
     try:
         limit_threads()
-        segmenter = Segmenter.from_pretrained()
+        segmenter = Segmenter.from_pretrained(resolve_model_source(None, default_model))
     except (FileNotFoundError, ValueError) as error:
         origin = f" ({MODEL_ENV}={os.environ[MODEL_ENV]!r})" if os.environ.get(MODEL_ENV) else ""
         raise SystemExit(f"error: cannot start the AMFL app{origin}: {error}") from None
-    examples, note = load_examples()
-    serve(build_demo(segmenter, examples, note))
+    serve(build_demo(segmenter, example_files(examples_dir)))
 
 
 def serve(demo: gr.Blocks, **launch_options) -> tuple:

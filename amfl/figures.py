@@ -13,8 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from amfl.data.pairs import CLASS_NAMES  # noqa: E402
-from amfl.data.show import colour_labels  # noqa: E402
-from amfl.inference import difference_image  # noqa: E402
+from amfl.pictures import colour_labels, difference_image  # noqa: E402
 
 
 def plot_confusion(percent: np.ndarray, title: str, path: Path) -> Path:

@@ -1,6 +1,7 @@
 """Segment every image in a folder: the command-line twin of the browser demo.
 
-    python -m amfl.predict INPUT_DIR OUTPUT_DIR [--model FOLDER_OR_HUB_ID] [--truth DIR]
+    python -m amfl.predict INPUT_DIR OUTPUT_DIR --model FOLDER_OR_HUB_ID [--truth DIR]
+    amfl-predict INPUT_DIR OUTPUT_DIR --model space/model       # the repository's bundled model
 
 For each image ``x.png`` it writes ``x_labels.png`` (palette PNG whose pixel values are the
 classes 0-3, shown in the paper's colours), ``x_overlay.png`` and, with a ground truth,
@@ -18,20 +19,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from amfl.inference import (
-    DEFAULT_MODEL_DIR,
+from amfl.outputs import TRUTH_SUFFIXES, match_ground_truths, output_stems, result_row, save_results, write_csv
+from amfl.reading import InputError
+from amfl.segmentation import (
     DEFAULT_THREADS,
     MODEL_ENV,
-    TRUTH_SUFFIXES,
     Analysis,
-    InputError,
     Segmenter,
     analyse,
     limit_threads,
-    match_ground_truths,
-    output_stems,
-    save_results,
-    write_csv,
+    resolve_model_source,
 )
 
 CSV_NAME = "results.csv"
@@ -47,7 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         default=None,
-        help=f"model folder or Hub id (default: ${MODEL_ENV}, else {DEFAULT_MODEL_DIR})",
+        help=f"model folder or Hub id (default: ${MODEL_ENV}); the repository bundles one in space/model",
     )
     parser.add_argument(
         "--truth",
@@ -107,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f"; {len(unmatched)} truth files match no image" if unmatched else ""))
     limit_threads(args.threads)
     try:
-        segmenter = Segmenter.from_pretrained(args.model)
+        segmenter = Segmenter.from_pretrained(resolve_model_source(args.model))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -123,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         _report_truth_problem(analysis, progress)
         save_results(analysis, args.output_dir, stem, args.opacity)
-        rows.append(analysis.row())
+        rows.append(result_row(analysis))
     csv_path = write_csv(rows, args.output_dir / CSV_NAME)
     if not args.quiet:
         print(f"segmented {len(rows)} of {len(images)} files into {args.output_dir} "

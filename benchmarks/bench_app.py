@@ -27,6 +27,8 @@ import numpy as np
 from PIL import Image
 
 BUDGET_MS = 300.0
+#: The app's bundled model, used without --model and $AMFL_MODEL.
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "space" / "model"
 SIZE = 128
 
 
@@ -83,13 +85,13 @@ def main() -> int:
     from gradio_client import Client, handle_file
 
     from amfl.demo import Page, build_demo, serve
-    from amfl.inference import Segmenter, limit_threads
+    from amfl.segmentation import Segmenter, limit_threads, resolve_model_source
 
     threads = limit_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         try:
-            segmenter = Segmenter.from_pretrained(model_source(args, scratch))
+            segmenter = Segmenter.from_pretrained(resolve_model_source(model_source(args, scratch), DEFAULT_MODEL))
         except (FileNotFoundError, ValueError) as error:
             print(f"error: {error} (or pass --untrained)", file=sys.stderr)
             return 1

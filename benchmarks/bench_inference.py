@@ -1,6 +1,6 @@
 """Inference latency of a model folder: median of N forward passes, batch 1, 128 x 128, CPU.
 
-The model is prepared as the app prepares it (``amfl.inference.inference_ready``: eval mode,
+The model is prepared as the app prepares it (``amfl.segmentation.inference_ready``: eval mode,
 batch norms folded into the convolutions, channels-last layout); ``--plain`` times it as
 loaded, for comparison.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import amfl.hub
-from amfl.inference import inference_ready
+from amfl.segmentation import inference_ready
 from amfl.timing import median_latency_ms
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "space" / "model"

@@ -55,3 +55,47 @@ def make_pairs(count: int = 12, seed: int = 0, shape: tuple[int, int] = (94, 93)
         labels[index][first & second] = 3
         images[index] = first * rng.integers(80, 200) + second * rng.integers(80, 200)
     return OverlapPairs(images, labels)
+
+
+# --- The bundled model and the committed examples -------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+#: The trained model the app ships with (amfl-small, test Dice 94.04 on its card).
+BUNDLED_MODEL = REPO / "space" / "model"
+#: Eight crops of the rebuilt test split with their ground truths (space/examples/LICENCE.md).
+EXAMPLES_DIR = REPO / "space" / "examples"
+EXAMPLE_COUNT = 8
+
+
+def example_paths(number: int) -> tuple[Path, Path]:
+    """(image, ground truth) files of committed example ``number`` (1-8)."""
+    return EXAMPLES_DIR / f"example_{number}.png", EXAMPLES_DIR / f"example_{number}_label.png"
+
+
+def example_arrays(number: int) -> tuple[np.ndarray, np.ndarray]:
+    """Committed example ``number`` as stored: (94, 93) uint16 grey and uint8 labels 0-3,
+    read with Pillow alone (not with the amfl reader the tests check)."""
+    from PIL import Image
+
+    image_path, label_path = example_paths(number)
+    with Image.open(image_path) as image, Image.open(label_path) as labels:
+        return np.asarray(image).astype(np.uint16), np.asarray(labels).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def bundled_segmenter():
+    """``Segmenter.from_pretrained`` of the bundled trained model, on one CPU thread (as the
+    app); torch's thread count is restored after the module."""
+    import torch
+
+    from amfl.segmentation import Segmenter, limit_threads
+
+    previous = torch.get_num_threads()
+    limit_threads(1)
+    yield Segmenter.from_pretrained(BUNDLED_MODEL)
+    torch.set_num_threads(previous)
+
+
+def parameter_count(module) -> int:
+    """Number of parameters of a torch module (Table IV counts)."""
+    return sum(parameter.numel() for parameter in module.parameters())

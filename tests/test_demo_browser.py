@@ -14,14 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import amfl.inference as inference
-from amfl.demo import build_demo, enlarged, serve, write_examples
-from amfl.inference import Segmenter, analyse
-from amfl.models import create_model
-from conftest import make_pairs
+from amfl.demo import build_demo, example_files, serve
+from amfl.demo_views import enlarged
+from amfl.segmentation import analyse
+from conftest import BUNDLED_MODEL, EXAMPLES_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -42,21 +40,16 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """A tiny model, two test images with ground truth (also offered as examples), a server."""
+def setup(tmp_path_factory, bundled_segmenter):
+    """The bundled trained model, the committed test-split examples, a server."""
     folder = tmp_path_factory.mktemp("browser")
-    create_model("amfl-small").save_pretrained(folder / "model")
-    previous = torch.get_num_threads()
-    inference.limit_threads(1)
-    segmenter = Segmenter.from_pretrained(folder / "model")
-    pairs = write_examples(make_pairs(2), folder / "examples", 2)
-    examples = [[[str(image)], [str(truth)]] for image, truth in pairs]
+    examples = example_files(EXAMPLES_DIR)
+    pairs = [(Path(image), Path(truth)) for [image], [truth] in examples]
     (folder / "notes.png").write_text("not an image at all")
-    app = build_demo(segmenter, examples, "2 examples for the test.")
+    app = build_demo(bundled_segmenter, examples)
     _, url, _ = serve(app, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    yield {"url": url, "segmenter": segmenter, "pairs": pairs, "bad": folder / "notes.png"}
+    yield {"url": url, "segmenter": bundled_segmenter, "pairs": pairs, "bad": folder / "notes.png"}
     app.close()
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +106,7 @@ def test_upload_segment_overlay_and_metrics(page, setup, tmp_path):
     metrics = page.locator("#metrics").inner_text()
     for name in ("Acc", "Dice", "IoU", "Recall", "Precision", "FNR", "FPR", "Hausdorff"):
         assert name in metrics
-    assert f"{expected.scores['dice']:.4f}" in metrics
+    assert f"{expected.scores['dice']:.4f}" in metrics and expected.scores["dice"] > 95
     assert f"{expected.scores['hausdorff']:.4f}" in metrics
     assert page.locator("#difference img").count() == 1
     assert "example_1_labels" in page.locator("#downloads").inner_text()
@@ -131,7 +124,12 @@ def test_a_file_that_is_not_an_image_gets_a_message_not_a_traceback(page, setup)
 
 
 def test_examples_fill_the_inputs(page, setup):
-    page.get_by_text("2 examples for the test.").wait_for()
+    page.get_by_text("Examples (test split, with ground truth)").wait_for()
     page.get_by_text("example_2.png", exact=True).first.click()
     wait_for_file_name(page, "#images", "example_2.png")
     wait_for_file_name(page, "#truths", "example_2_label.png")
+
+
+def test_the_page_names_the_model_but_not_its_server_path(page):
+    assert "Model: space/model." in page.locator("body").inner_text()
+    assert str(BUNDLED_MODEL) not in page.content()

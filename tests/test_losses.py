@@ -126,8 +126,34 @@ def test_loss_registry_builds_every_table_v_loss():
     for name, spec in SEGMENTATION_LOSSES.items():
         loss = create_loss(name, weights if spec.weighted else None)(logits, target)
         assert loss.ndim == 0 and torch.isfinite(loss)
-    ce = create_loss("weighted_ce", weights)(logits, target)
-    assert ce.item() == pytest.approx(nn.functional.cross_entropy(logits, target, weight=weights).item())
+
+
+def numpy_cross_entropy(logits: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """-sum_i w[y_i] log softmax(z_i)[y_i] / sum_i w[y_i], over every pixel of the batch."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    picked = np.take_along_axis(log_probabilities, target[:, None], axis=1)[:, 0]
+    pixel_weights = np.ones(target.shape) if weights is None else weights[target]
+    return float(-(pixel_weights * picked).sum() / pixel_weights.sum())
+
+
+@pytest.mark.parametrize("name", ["ce", "weighted_ce"])
+def test_cross_entropy_losses_match_a_hand_computation(name):
+    generator = torch.Generator().manual_seed(5)
+    logits = 4 * torch.randn(2, 4, 5, 3, generator=generator, dtype=torch.float64)
+    target = torch.randint(0, 4, (2, 5, 3), generator=generator)
+    weights = torch.tensor([0.3, 1.0, 2.0, 5.0], dtype=torch.float64) if name == "weighted_ce" else None
+    expected = numpy_cross_entropy(logits.numpy(), target.numpy(), None if weights is None else weights.numpy())
+    assert create_loss(name, weights)(logits, target).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_weighted_cross_entropy_is_a_weighted_mean_not_a_sum():
+    """Two pixels, perfectly uncertain over 4 classes: every pixel loses log 4, so any
+    weights give log 4 when the loss divides by the weights of the true classes."""
+    logits = torch.zeros(1, 4, 1, 2, dtype=torch.float64)
+    target = torch.tensor([[[0, 3]]])
+    weights = torch.tensor([1.0, 1.0, 1.0, 9.0], dtype=torch.float64)
+    assert create_loss("weighted_ce", weights)(logits, target).item() == pytest.approx(np.log(4), rel=1e-12)
 
 
 def test_loss_registry_refuses_missing_or_unused_weights():

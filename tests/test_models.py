@@ -6,12 +6,9 @@ from torch import nn
 
 from amfl.losses import LSGANLoss, lovasz_softmax
 from amfl.models import MODELS, NestedUNet, PatchDiscriminator, create_discriminator, create_model
+from conftest import parameter_count
 
 TABLE_IV_AMFL_PARAMETERS = 36.63e6
-
-
-def parameter_count(module: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in module.parameters())
 
 
 def test_paper_preset_has_table_iv_parameter_count():

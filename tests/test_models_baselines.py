@@ -11,6 +11,7 @@ from amfl.models import MODELS, create_model
 from amfl.models.fastfcn import Encoding, FastFCN
 from amfl.models.folding import fold_batch_norms
 from amfl.models.registry import TABLE_IV_DEVIATIONS, TABLE_IV_PARAMETERS, architecture_class
+from conftest import parameter_count
 
 #: Constructor overrides that make each registered model cheap enough for a CPU test while
 #: keeping its structure (bottleneck ResNets, both FastFCN heads, recurrence).
@@ -30,10 +31,6 @@ SMALL = {
 }
 #: Same network as another entry, skipped where a second copy adds nothing.
 ALIASES = {"nestedunet": "amfl-paper"}
-
-
-def parameter_count(module: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in module.parameters())
 
 
 def batch_norm_count(module: nn.Module) -> int:

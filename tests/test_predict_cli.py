@@ -1,4 +1,5 @@
-"""python -m amfl.predict INPUT_DIR OUTPUT_DIR: label PNGs, overlays, a CSV; bad files skipped."""
+"""python -m amfl.predict INPUT_DIR OUTPUT_DIR --model M: label PNGs, overlays, a CSV; bad
+files skipped. The model is the bundled trained one; the images are committed test-split crops."""
 
 from __future__ import annotations
 
@@ -12,19 +13,14 @@ import tifffile
 import torch
 from PIL import Image
 
-from amfl.inference import save_label_png
-from amfl.models import create_model
 from amfl.predict import main
-from conftest import make_pairs
-
-PAIRS = make_pairs(3)
+from amfl.segmentation import Segmenter, analyse
+from conftest import BUNDLED_MODEL, example_arrays, example_paths
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    create_model("amfl-small").save_pretrained(folder)
-    return folder
+def model_dir():
+    return BUNDLED_MODEL
 
 
 @pytest.fixture(autouse=True)
@@ -39,11 +35,11 @@ def folders(tmp_path):
     """Two good images (PNG, TIFF), a text file and an empty file; a ground truth for one."""
     images, truths = tmp_path / "in", tmp_path / "truth"
     images.mkdir(), truths.mkdir()
-    Image.fromarray(np.clip(PAIRS.images[0], 0, None).astype(np.uint16)).save(images / "one.png")
-    tifffile.imwrite(images / "two.tif", np.clip(PAIRS.images[1], 0, None).astype(np.uint16))
+    (images / "one.png").write_bytes(example_paths(1)[0].read_bytes())
+    tifffile.imwrite(images / "two.tif", example_arrays(2)[0])
     (images / "notes.txt").write_text("not an image")
     (images / "empty.png").write_bytes(b"")
-    save_label_png(PAIRS.labels[0], truths / "one_label.png")
+    (truths / "one_label.png").write_bytes(example_paths(1)[1].read_bytes())
     return images, truths, tmp_path / "out"
 
 
@@ -63,13 +59,17 @@ def test_folder_is_segmented_and_bad_files_are_skipped(folders, model_dir, capsy
     }
     rows = read_rows(out / "results.csv")
     assert [row["file"] for row in rows] == ["one.png", "two.tif"]
-    assert rows[0]["dice_percent"] != "" and rows[1]["dice_percent"] == ""
+    expected = analyse(Segmenter.from_pretrained(model_dir), images / "one.png", truths / "one_label.png")
+    assert float(rows[0]["dice_percent"]) == round(expected.scores["dice"], 4) > 95
+    assert int(rows[0]["area_overlap_px"]) == int((expected.segmentation.labels == 3).sum())
+    assert rows[1]["dice_percent"] == "" and (rows[1]["width_px"], rows[1]["height_px"]) == ("93", "94")
     assert "skipped empty.png: the file is empty" in captured.err
     assert "skipped notes.txt: not an image" in captured.err
     assert "4/4" in captured.err  # the tqdm progress bar
     assert "segmented 2 of 4 files" in captured.out
     with Image.open(out / "one_labels.png") as labels:
-        assert labels.mode == "P" and labels.size == (93, 94)
+        assert labels.mode == "P"
+        np.testing.assert_array_equal(np.asarray(labels), expected.segmentation.labels)
 
 
 def test_quiet_prints_only_the_skipped_files(folders, model_dir, capsys):
@@ -111,6 +111,22 @@ def test_missing_model_is_a_clear_error(folders, tmp_path, capsys):
     assert "error: model folder" in capsys.readouterr().err
 
 
+def test_without_model_or_amfl_model_it_says_to_give_one(folders, monkeypatch, capsys):
+    images, _, out = folders
+    monkeypatch.delenv("AMFL_MODEL", raising=False)
+    assert main([str(images), str(out)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: no model given: pass a model folder or Hub id (--model), or set AMFL_MODEL")
+    assert not out.exists()
+
+
+def test_amfl_model_is_used_without_model(folders, model_dir, monkeypatch):
+    images, _, out = folders
+    monkeypatch.setenv("AMFL_MODEL", str(model_dir))
+    assert main([str(images), str(out), "--quiet"]) == 0
+    assert [row["file"] for row in read_rows(out / "results.csv")] == ["one.png", "two.tif"]
+
+
 def test_folder_without_usable_images_fails(tmp_path, model_dir, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("x")
@@ -135,5 +151,5 @@ def test_images_and_ground_truths_may_share_a_folder(folders, model_dir, capsys)
     assert main([str(images), str(out), "--model", str(model_dir), "--truth", str(images)]) == 0
     rows = read_rows(out / "results.csv")
     assert [row["file"] for row in rows] == ["one.png", "two.tif"]
-    assert rows[0]["dice_percent"] != ""
+    assert float(rows[0]["dice_percent"]) > 95 and rows[1]["dice_percent"] == ""
     assert "1 of 4 images have a ground truth" in capsys.readouterr().out

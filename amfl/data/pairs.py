@@ -12,8 +12,6 @@ import numpy as np
 
 #: Label values: 0 background, 1 and 2 the two chromosomes, 3 their overlap.
 CLASS_NAMES = ("background", "chromosome 1", "chromosome 2", "overlap")
-#: Display colours of the paper (Fig. 4): black, red, green, blue.
-CLASS_COLOURS = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
 #: Label value 4 only exists in the raw file: spline overshoot during generation.
 RAW_ERROR_LABEL = 4
 

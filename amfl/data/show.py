@@ -7,17 +7,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from amfl.data.pairs import CLASS_COLOURS, OverlapPairs
+from amfl.data.pairs import OverlapPairs
+from amfl.pictures import colour_labels
 from amfl.preprocessing import scale_to_unit
 
-#: The paper's class colours, then white for label 4 (found in the raw data only).
-_PALETTE = np.array([*CLASS_COLOURS, (255, 255, 255)], dtype=np.uint8)
 GAP = 4  # pixels between tiles
-
-
-def colour_labels(labels: np.ndarray) -> np.ndarray:
-    """(H, W) labels 0-3 -> (H, W, 3) uint8 RGB; label 4 (raw data only) shows as white."""
-    return _PALETTE[np.clip(labels, 0, len(_PALETTE) - 1)]
 
 
 def sample_tile(image: np.ndarray, labels: np.ndarray) -> np.ndarray:

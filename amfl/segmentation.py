@@ -1,0 +1,231 @@
+"""Grey image in -> four-class label map at the image's own size, and what follows from it.
+
+:class:`Segmenter` holds a loaded model with the preprocessing saved beside its weights
+(:class:`amfl.preprocessing.Preprocessor`, the same steps training applied), so the app, the
+command line and ``amfl.evaluate`` prepare inputs exactly as the model was trained to see
+them. :func:`analyse` adds a ground truth and the paper's scores.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from amfl.metrics import NUM_CLASSES, score_batch
+from amfl.models.folding import fold_batch_norms
+from amfl.pictures import difference_image, overlay, stretch_to_uint8
+from amfl.preprocessing import Preprocessor
+from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
+
+#: Images above this many pixels are segmented one at a time: a 4096 x 4096 image peaks at
+#: about 12 GB of memory in amfl-small on CPU (2 minutes on one core), two at once may not fit.
+LARGE_IMAGE_PIXELS = 2048 * 2048
+#: Environment variable naming the model: a local folder or a Hub id.
+MODEL_ENV = "AMFL_MODEL"
+#: Environment variable setting torch's CPU threads for the app (the CLI has --threads).
+THREADS_ENV = "AMFL_THREADS"
+#: One thread per request: on a small shared CPU a second OpenMP thread of this small
+#: network mostly waits (25x slower at 128 x 128 on a busy 2-core machine), and a web
+#: server runs requests side by side instead.
+DEFAULT_THREADS = 1
+#: Label values of the two chromosomes' exclusive parts and of their overlap.
+FIRST, SECOND, OVERLAP = 1, 2, 3
+#: Keys of :meth:`Segmentation.areas`: the four classes, then the two whole chromosomes.
+AREA_NAMES = (
+    "background", "chromosome_1_only", "chromosome_2_only", "overlap", "chromosome_a",
+    "chromosome_b",
+)
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The result for one image, at the image's own size.
+
+    Attributes:
+        grey: (H, W) float32 grey values as read (original polarity and units).
+        labels: (H, W) uint8 class map: 0 background, 1 first chromosome only, 2 second
+            chromosome only, 3 overlap.
+        light_background: the image had a light background and was inverted for the model.
+        seconds: time from the grey image to the label map (preprocessing, network, crop).
+        notes: what was changed on the way in (alpha dropped, background inverted).
+    """
+
+    grey: np.ndarray
+    labels: np.ndarray
+    light_background: bool
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.labels.shape[0], self.labels.shape[1]
+
+    def display(self) -> np.ndarray:
+        """The image as a viewer shows it: (H, W) uint8, stretched from its min to its max."""
+        return stretch_to_uint8(self.grey)
+
+    def chromosome_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Chromosome A (classes 1 + 3) and chromosome B (classes 2 + 3) as boolean masks."""
+        return chromosome_masks(self.labels)
+
+    def areas(self) -> dict[str, int]:
+        """Pixel counts of each class and of the two whole chromosomes."""
+        counts = np.bincount(self.labels.ravel(), minlength=NUM_CLASSES).tolist()
+        first, second = self.chromosome_masks()
+        return dict(zip(AREA_NAMES, [*counts, int(first.sum()), int(second.sum())], strict=True))
+
+    def overlay(self, opacity: float = 0.5) -> np.ndarray:
+        """(H, W, 3) uint8: the image with each chromosome class tinted in the paper's colour."""
+        return overlay(self.display(), self.labels, opacity)
+
+    def cutouts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Chromosome A and B cut out of the image, the rest filled with the background."""
+        fill = 255 if self.light_background else 0
+        display = self.display()
+        return tuple(np.where(mask, display, np.uint8(fill)) for mask in self.chromosome_masks())
+
+
+def chromosome_masks(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chromosome A = classes 1 + 3 and chromosome B = classes 2 + 3 (both own the overlap)."""
+    return (labels == FIRST) | (labels == OVERLAP), (labels == SECOND) | (labels == OVERLAP)
+
+
+def inference_ready(model: torch.nn.Module) -> torch.nn.Module:
+    """An inference copy of the model: eval mode, batch norms folded into their convolutions
+    and channels-last memory layout. The layout makes the small NestedUNet about 1.5x faster
+    on a 2-core CPU, the folding another 10-15 % (``benchmarks/bench_inference.py``)."""
+    return fold_batch_norms(model).to(memory_format=torch.channels_last)
+
+
+class Segmenter:
+    """A loaded model and its preprocessing; load once, call :meth:`segment` per image.
+
+    Thread-safe: the model is only read (eval mode, inference mode), so concurrent requests
+    of a web server may share one instance; only very large images wait for each other.
+    ``preprocessor`` None: ``Preprocessor.for_model(model)``, what models saved without one
+    were trained with.
+    """
+
+    def __init__(
+        self, model: torch.nn.Module, source: str = "<in memory>", preprocessor: Preprocessor | None = None
+    ) -> None:
+        self.model = inference_ready(model)
+        self.source = source
+        self.preprocessor = preprocessor or Preprocessor.for_model(model)
+        self.device = next(model.parameters()).device
+        self._large_image_lock = threading.Lock()
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path) -> Segmenter:
+        """Load the model folder or Hub id ``source`` with its saved preprocessing."""
+        import amfl.hub
+
+        model = amfl.hub.from_pretrained(source)
+        return cls(model, str(source), amfl.hub.load_preprocessor(source, model))
+
+    def segment(self, image: np.ndarray | str | Path) -> Segmentation:
+        """Segment an image file (path) or an already decoded pixel array."""
+        if isinstance(image, (str, Path)):
+            return self.segment_grey(*read_grey(image))
+        return self.segment_grey(*to_grey(image))
+
+    def segment_grey(self, grey: np.ndarray, notes: Sequence[str] = ()) -> Segmentation:
+        """Segment a (H, W) grey image of either polarity."""
+        started = time.perf_counter()
+        prepared = self.preprocessor.prepare(grey[None])
+        one_at_a_time = self._large_image_lock if grey.size > LARGE_IMAGE_PIXELS else nullcontext()
+        with one_at_a_time:
+            batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
+            probabilities = self.model.predict(batch)
+            labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()
+        seconds = time.perf_counter() - started
+        light = bool(prepared.inverted[0])
+        if light:
+            notes = [*notes, "light background detected: inverted so chromosomes are bright"]
+        return Segmentation(grey, np.ascontiguousarray(labels), light, seconds, tuple(notes))
+
+
+def limit_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads (process-wide): ``threads``, else ``$AMFL_THREADS``, else 1."""
+    if threads is None:
+        setting = os.environ.get(THREADS_ENV) or str(DEFAULT_THREADS)
+        if not setting.isdigit():
+            raise ValueError(f"{THREADS_ENV} must be a whole number of threads, got {setting!r}")
+        threads = int(setting)
+    if threads < 1:
+        raise ValueError(f"the number of CPU threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    return threads
+
+
+def resolve_model_source(source: str | Path | None, default: Path | None = None) -> str:
+    """The model to load: ``source``, else ``$AMFL_MODEL``, else the caller's ``default``
+    folder (the app's bundled model).
+
+    The default folder is checked here, because a missing local path would otherwise be
+    taken for a Hub id and fail with a confusing download error.
+    """
+    if source is not None and str(source):
+        return str(source)
+    if os.environ.get(MODEL_ENV):
+        return os.environ[MODEL_ENV]
+    if default is None:
+        raise FileNotFoundError(
+            f"no model given: pass a model folder or Hub id (--model), or set {MODEL_ENV}; "
+            "the repository bundles one in space/model"
+        )
+    if not Path(default).is_dir():
+        raise FileNotFoundError(
+            f"no model to load: the default model folder {default} does not exist and "
+            f"{MODEL_ENV} is not set. Put a trained model there (config.json + "
+            f"model.safetensors, as written by save_pretrained) or set {MODEL_ENV} to a "
+            "model folder or a Hub id."
+        )
+    return str(default)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An image's segmentation with its optional ground truth and scores.
+
+    ``truth_problem`` says why a given ground truth could not be used; the segmentation is
+    still worth showing, so that is not an error.
+    """
+
+    name: str
+    segmentation: Segmentation
+    truth: np.ndarray | None = None
+    scores: dict[str, float] | None = None
+    truth_problem: str | None = None
+
+    def difference(self) -> np.ndarray | None:
+        """The Fig. 6 difference image, or None without a ground truth."""
+        return None if self.truth is None else difference_image(self.segmentation.labels, self.truth)
+
+
+def analyse(
+    segmenter: Segmenter, image: str | Path, truth: str | Path | None = None, name: str | None = None
+) -> Analysis:
+    """Segment the image file ``image`` and score it against the file ``truth`` if given
+    (the paper's eight metrics, percent; Hausdorff in pixels).
+
+    Raises InputError when the image cannot be used; a bad ground truth is reported in
+    ``truth_problem`` instead.
+    """
+    segmentation = segmenter.segment(image)
+    name = name or Path(image).name
+    if truth is None:
+        return Analysis(name, segmentation)
+    try:
+        labels = read_ground_truth(truth, segmentation.shape)
+    except InputError as error:
+        return Analysis(name, segmentation, truth_problem=f"ground truth {error}")
+    return Analysis(name, segmentation, labels, score_batch(segmentation.labels, labels).means)
