@@ -1,8 +1,10 @@
 """Training throughput: images per second of the real AMFL step (G + D update, eq. 5-7).
 
-Times ``amfl.training.step.AdversarialStep``, the code the trainer runs, on random
-128 x 128 batches, for the paper-size generator and the small preset. Runs on whatever
-Accelerate picks (a GPU if present).
+Times what the trainer runs per batch, on random 128 x 128 batches, for the paper-size
+generator and the small preset: ``amfl.training.step.AdversarialStep`` plus the
+``LossTracker`` that sums its losses on the device and checks them for NaN every
+``LOSS_CHECK_INTERVAL`` steps and at the end (the trainer's only host syncs). Runs on
+whatever Accelerate picks (a GPU if present).
 
     python benchmarks/bench_training.py                          # both presets, fp32
     python benchmarks/bench_training.py --mixed_precision bf16 --channels_last --batch_size 64
@@ -18,7 +20,7 @@ from accelerate import Accelerator
 
 from amfl.losses import create_loss
 from amfl.models import create_discriminator, create_model
-from amfl.training.step import AdversarialStep
+from amfl.training.step import AdversarialStep, LossTracker
 
 PRESETS = ("amfl-paper", "amfl-small")
 
@@ -43,8 +45,10 @@ def images_per_second(
         step(images, labels)
     _synchronise(accelerator)
     started = time.perf_counter()
+    tracker = LossTracker(accelerator, "the benchmark")
     for _ in range(steps):
-        step(images, labels)
+        tracker.add(step(images, labels))
+    tracker.finish()
     _synchronise(accelerator)
     return steps * batch_size / (time.perf_counter() - started)
 
@@ -81,7 +85,7 @@ def main() -> None:
         rate = images_per_second(
             accelerator, preset, batch_size, steps, args.warmup, args.channels_last, args.discriminator_width
         )
-        print(f"{preset}: {rate:.1f} images/s per training step (G + D update)")
+        print(f"{preset}: {rate:.1f} images/s, {rate / batch_size:.2f} steps/s (G + D update + loss check)")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ from amfl.data.dataset import load_pairs
 from amfl.data.protocol import split_pairs
 from amfl.metrics import METRIC_NAMES
 from amfl.models import create_model
+from amfl.scoring import evaluate
 from amfl.training import NonFiniteLossError, TrainConfig, parse_config, train
 from amfl.training.data import SplitTensors, TrainingData, from_splits
-from amfl.training.evaluation import evaluate
 from amfl.training.state import TrainerState, complete_checkpoints
+from amfl.training.step import LossTracker
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model", "amfl-small", "--base_width", "4", "--discriminator_width", "8",
@@ -143,8 +144,31 @@ def test_non_finite_loss_stops_with_a_clear_message(tmp_path, training_h5):
     poisoned = data.train.images.clone()
     poisoned[0, 0, 60, 60] = float("nan")
     data = TrainingData(SplitTensors(poisoned, data.train.labels), data.validation, data.test)
-    with pytest.raises(NonFiniteLossError, match="NaN or infinite"):
+    with pytest.raises(NonFiniteLossError, match="NaN or infinite on at least one process in epoch 1, steps 1-"):
         train(config, data)
+    assert not (tmp_path / "model").exists() and not complete_checkpoints(tmp_path)
+
+
+def finite_losses(value: float) -> dict[str, torch.Tensor]:
+    return {"generator": torch.tensor(value), "segmentation": torch.tensor(value / 10)}
+
+
+def test_loss_tracker_checks_every_interval_and_names_the_loss_and_steps():
+    tracker = LossTracker(Accelerator(cpu=True), "epoch 7", interval=3)
+    assert not tracker.add(finite_losses(1.0)) and not tracker.add(finite_losses(2.0))
+    assert tracker.add(finite_losses(3.0)) and tracker.means == pytest.approx({"generator": 2.0, "segmentation": 0.2})
+    tracker.add({"generator": torch.tensor(float("inf")), "segmentation": torch.tensor(0.1)})
+    with pytest.raises(NonFiniteLossError, match=r"^the generator loss became NaN or infinite .* epoch 7, steps 4-4;"):
+        tracker.finish()
+
+
+def test_loss_tracker_catches_a_nan_between_two_checks():
+    tracker = LossTracker(Accelerator(cpu=True), "epoch 1", interval=4)
+    tracker.add(finite_losses(1.0))
+    assert not tracker.add(finite_losses(float("nan")))  # no check yet: no host sync
+    tracker.add(finite_losses(1.0))
+    with pytest.raises(NonFiniteLossError, match="the generator, segmentation losses became .* steps 1-4;"):
+        tracker.add(finite_losses(1.0))
 
 
 def test_offline_push_fails_clearly_and_keeps_the_results(tmp_path, training_h5):

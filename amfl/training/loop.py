@@ -27,11 +27,12 @@ from amfl.data.export import export_dataset
 from amfl.losses import create_loss, inverse_frequency_weights
 from amfl.metrics import BatchScores
 from amfl.models import create_discriminator, create_model
+from amfl.scoring import evaluate
 from amfl.training import publish, state
 from amfl.training.config import TrainConfig
 from amfl.training.data import TrainingData, evaluation_set, load_training_data, training_set
-from amfl.training.evaluation import broadcast_buffers, evaluate, replicas_agree
-from amfl.training.step import AdversarialStep
+from amfl.training.replicas import broadcast_buffers, replicas_agree
+from amfl.training.step import AdversarialStep, LossTracker
 
 LOG_FILE = "log.jsonl"
 TRACKER_PROJECT = "amfl"
@@ -118,7 +119,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         validation = evaluate(accelerator, generator, validation_loader, f"validation {epoch}", progress)
         improved = run_state.record(epoch, validation.means["dice"])
         if improved and accelerator.is_main_process:
-            publish.save_model(accelerator.unwrap_model(generator), config, None, "")
+            publish.save_model(accelerator.unwrap_model(generator), config, data.preprocessor, None, "")
         record = {
             "epoch": epoch, "seconds": round(time.perf_counter() - started, 3), "loss": losses,
             "validation": validation.means, "best_epoch": run_state.best_epoch,
@@ -136,21 +137,24 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
 def _train_epoch(
     accelerator: Accelerator, step: AdversarialStep, loader: DataLoader, epoch: int, config: TrainConfig
 ) -> dict[str, float]:
-    """Run one epoch; returns each loss averaged over the epoch's steps and processes."""
+    """Run one epoch; returns each loss averaged over the epoch's steps and processes.
+
+    The losses stay on the device; the tracker checks them (and the progress bar shows them)
+    every ``LOSS_CHECK_INTERVAL`` steps and at the end, so a NaN stops the run before the
+    epoch's model is evaluated or saved.
+    """
     step.generator.train()
     if step.discriminator is not None:
         step.discriminator.train()
-    totals: dict[str, torch.Tensor] = {}
+    tracker = LossTracker(accelerator, f"epoch {epoch}")
     batches = tqdm(
         loader, desc=f"epoch {epoch}/{config.epochs}", leave=False,
         disable=config.quiet or not accelerator.is_local_main_process,
     )
     for images, labels in batches:
-        for name, value in step(images, labels).items():
-            totals[name] = totals.get(name, 0) + value
-        batches.set_postfix(generator=f"{totals['generator'].item() / (batches.n + 1):.4f}", refresh=False)
-    steps = max(len(loader), 1)
-    return {name: accelerator.reduce(total, "mean").item() / steps for name, total in totals.items()}
+        if tracker.add(step(images, labels)):
+            batches.set_postfix(generator=f"{tracker.means['generator']:.4f}", refresh=False)
+    return tracker.finish()
 
 
 def _finish(
@@ -170,7 +174,7 @@ def _finish(
             "replica_weights_identical": identical, "command": command,
         }
         publish.write_metrics(config, scores, run)
-        publish.save_model(accelerator.unwrap_model(generator), config, scores, command)
+        publish.save_model(accelerator.unwrap_model(generator), config, data.preprocessor, scores, command)
         if data.facts is not None:
             publish.write_dataset_card_of_run(config, data.facts)
         if config.push_to_hub:

@@ -10,10 +10,15 @@ Distributed data parallel (DDP) needs care with two networks and two updates:
 - the generator's adversarial term goes through the *unwrapped* discriminator with its
   parameters frozen: no DDP hooks wait for gradients that never come, and the
   discriminator's weights receive no gradient from the generator's loss.
+
+The step itself never waits for the device: it returns detached losses, which a
+:class:`LossTracker` sums on the device and checks for NaN or infinity every
+``LOSS_CHECK_INTERVAL`` steps, in one collective sync.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +28,11 @@ from torch import Tensor, nn
 from amfl.losses import LSGANLoss
 from amfl.metrics import NUM_CLASSES
 
+#: Steps between two checks of the running losses. Each check makes the host wait for the
+#: device (and, under DDP, for the other processes); a NaN is caught at most this many steps
+#: late, before the epoch's end and so before any checkpoint or model is written.
+LOSS_CHECK_INTERVAL = 25
+
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite: training cannot recover, so it stops."""
@@ -30,7 +40,8 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class AdversarialStep:
-    """Callable on a batch (images (N,1,H,W), labels (N,H,W)); returns the step's losses.
+    """Callable on a batch (images (N,1,H,W), labels (N,H,W)); returns the step's losses,
+    detached and left on the device (check them with a :class:`LossTracker`).
 
     With ``discriminator`` None it trains the generator alone on the segmentation loss
     (the "without GAN" rows of Table V).
@@ -65,10 +76,10 @@ class AdversarialStep:
         _set_requires_grad(discriminator, True)
         with self.accelerator.no_sync(discriminator), self.accelerator.autocast():
             fake_loss = self.gan_loss(discriminator(images, fake).float(), "fake")
-        self._backward(fake_loss, "discriminator (generated pairs)")
+        self.accelerator.backward(fake_loss)
         with self.accelerator.autocast():
             real_loss = self.gan_loss(discriminator(images, real).float(), "real")
-        self._backward(real_loss, "discriminator (true pairs)")
+        self.accelerator.backward(real_loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return (fake_loss + real_loss).detach()
@@ -86,21 +97,72 @@ class AdversarialStep:
             losses["adversarial"] = adversarial.detach()
             total = adversarial + self.lambda_segmentation * segmentation
         losses["generator"] = total.detach()
-        self._backward(total, "generator")
+        self.accelerator.backward(total)
         self.generator_optimizer.step()
         self.generator_optimizer.zero_grad(set_to_none=True)
         return losses
 
-    def _backward(self, loss: Tensor, name: str) -> None:
-        """Backward pass, refusing a non-finite loss on any process (all stop together)."""
-        finite = self.accelerator.gather(torch.isfinite(loss.detach()).reshape(1))
-        if not bool(finite.all()):
+
+class LossTracker:
+    """Sums each step's losses on the device and checks them every ``interval`` steps.
+
+    Checking every loss of every step would stop the host three times a step to wait for the
+    device (and gather across processes). A sum is NaN or infinite if and only if one of its
+    terms is, so checking the running totals catches the same divergence, a few steps later,
+    with one sync per ``interval`` steps. Under DDP every process calls :meth:`add` equally
+    often (the prepared loaders give each the same number of batches), so all of them reach
+    the collective reduce at the same step and take the same decision.
+    """
+
+    def __init__(self, accelerator: Accelerator, label: str, interval: int = LOSS_CHECK_INTERVAL) -> None:
+        self.accelerator = accelerator
+        #: Where the steps run (e.g. "epoch 3"), for the error message.
+        self.label = label
+        self.interval = interval
+        self.totals: dict[str, Tensor] = {}
+        self.steps = 0
+        self.checked_steps = 0
+        #: Each loss averaged over the checked steps and the processes.
+        self.means: dict[str, float] = {}
+
+    def add(self, losses: dict[str, Tensor]) -> bool:
+        """Add one step's losses (no sync); every ``interval`` steps, :meth:`check` them.
+
+        Returns whether this step checked, i.e. whether :attr:`means` is new.
+        """
+        for name, value in losses.items():
+            self.totals[name] = self.totals[name] + value if name in self.totals else value.clone()
+        self.steps += 1
+        if self.steps % self.interval:
+            return False
+        self.check()
+        return True
+
+    def finish(self) -> dict[str, float]:
+        """Check the steps not checked yet; returns each loss averaged over steps and processes."""
+        if self.steps > self.checked_steps:
+            self.check()
+        return self.means
+
+    def check(self) -> None:
+        """Reduce the totals across processes, refuse a NaN or infinite one, update :attr:`means`.
+
+        Collective under DDP: every process must call it at the same step.
+        """
+        names = sorted(self.totals)
+        totals = torch.stack([self.totals[name].float() for name in names])
+        reduced = self.accelerator.reduce(totals, "mean").tolist()  # the one host sync
+        means = {name: total / self.steps for name, total in zip(names, reduced)}
+        diverged = [name for name, mean in means.items() if not math.isfinite(mean)]
+        if diverged:
+            losses = f"{', '.join(diverged)} loss{'es' if len(diverged) > 1 else ''}"
             raise NonFiniteLossError(
-                f"the {name} loss is {loss.item()} (NaN or infinite) on at least one process; "
-                "training stopped. Check the input data for NaN values, lower the learning "
-                "rates, or train in full precision (--mixed_precision no)."
+                f"the {losses} became NaN or infinite on at least one process in {self.label}, steps "
+                f"{self.checked_steps + 1}-{self.steps}; training stopped. Check the input data for NaN "
+                "values, lower the learning rates, or train in full precision (--mixed_precision no)."
             )
-        self.accelerator.backward(loss)
+        self.checked_steps = self.steps
+        self.means = means
 
 
 def _set_requires_grad(module: nn.Module, enabled: bool) -> None:
