@@ -7,7 +7,16 @@ Writes to ``--out``: Table II (eight scores), Table III (per-class IoU), Table I
 generator, loss and GAN ablations, from each folder's training_config.json), confusion matrices (Fig. 5),
 training curves (from the run's log.jsonl), predictions with difference images (Fig. 6):
 markdown, CSV and PNG, plus evaluation.json with every number and the command. Our rows
-stand beside the paper's, which are always labelled as the paper's.
+stand beside the paper's, which are always labelled as the paper's. Beside the test split,
+``real_pairs.md`` scores every model on the real overlapping and touching pairs of the ADIR
+metaphases (raw and masked inputs, strict naming) with a trivial floor (``amfl.real_scoring``).
+
+Each folder is scored with its own preprocessing: the ``preprocessor_config.json`` saved beside
+its weights (``amfl.hub.load_preprocessor``; folders saved before it existed get the defaults
+they were trained with), so the image pad value, background step and padded size are the
+model's, as in training and in the app. There is no ``--image_pad_value``. Scores are those
+training reports (``amfl.scoring``), on the padded label maps; figures show each sample at its
+own size.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import csv
 import json
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,20 +34,26 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 import amfl.hub
 from amfl import figures, paper_tables
+from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.dataset import load_pairs
+from amfl.data.pairs import OverlapPairs
 from amfl.data.protocol import split_pairs
+from amfl.data.real_pairs import extract_real_pairs
+from amfl.data.sources import SourceError
 from amfl.markdown import markdown_table
 from amfl.metrics import METRIC_NAMES, BatchScores, score_batch
 from amfl.models import MODELS, NestedUNet, create_model
-from amfl.inference import Segmenter
+from amfl.preprocessing import Preprocessor, centred_padding
+from amfl.real_scoring import RealPairScores, score_floor, score_model
+from amfl.scoring import predict_labels
+from amfl.segmentation import Segmenter
 from amfl.timing import median_latency_ms, median_ms
 from amfl.training.config import CONFIG_FILE as TRAINING_CONFIG_FILE
-from amfl.training.data import SplitTensors
-from amfl.training.evaluation import predict_labels
+from amfl.training.data import SplitTensors, evaluation_set
 from amfl.training.loop import LOG_FILE
 
 #: Samples drawn in the Fig. 6 figure.
@@ -50,11 +66,13 @@ HEADERS = {
 
 @dataclass(frozen=True)
 class ModelResult:
-    """One evaluated folder: what it is, how it was trained, how it scores and how fast it is."""
+    """One evaluated folder: what it is, how it was trained and prepares its inputs, how it
+    scores and how fast it is. ``predictions`` (N, H, W) are cropped back to the samples' size."""
 
     name: str
     folder: Path
     training: dict[str, Any]
+    preprocessor: Preprocessor
     scores: BatchScores
     predictions: np.ndarray
     parameters: int
@@ -65,29 +83,34 @@ class ModelResult:
         return {
             "name": self.name, "folder": str(self.folder), "parameters": self.parameters,
             "cpu_ms": self.cpu_ms, "gpu_ms": self.gpu_ms, "training": self.training,
+            "preprocessor": self.preprocessor.to_dict(),
             "images": len(self.predictions), **self.scores.summary(),
         }
 
 
-def load_test_split(h5: Path | None, seed: int, max_samples: int | None, image_pad_value: float) -> SplitTensors:
-    """The scored test samples (with overlap) of the paper's split, network-ready."""
-    splits = split_pairs(load_pairs(h5, progress=False), seed=seed)
-    return SplitTensors.from_pairs(splits.test_scored, image_pad_value).head(max_samples)
+def load_test_pairs(h5: Path | None, seed: int, max_samples: int | None) -> OverlapPairs:
+    """The scored test samples (with overlap) of the paper's split, as loaded: each model
+    prepares them with its own preprocessing."""
+    return split_pairs(load_pairs(h5, progress=False), seed=seed).test_scored.subset(slice(max_samples))
 
 
 def evaluate_folder(
-    folder: Path, name: str, test: SplitTensors, accelerator: Accelerator, timing_runs: int, batch_size: int,
+    folder: Path, name: str, pairs: OverlapPairs, accelerator: Accelerator, timing_runs: int, batch_size: int,
 ) -> ModelResult:
+    """Score one model folder on ``pairs`` prepared by the folder's preprocessor, and time it."""
     model = amfl.hub.from_pretrained(folder, map_location=str(accelerator.device))
-    loader = accelerator.prepare(DataLoader(TensorDataset(test.images, test.labels), batch_size=batch_size))
+    preprocessor = amfl.hub.load_preprocessor(folder, model)
+    test = SplitTensors.from_pairs(pairs, preprocessor)
+    loader = accelerator.prepare(DataLoader(evaluation_set(test), batch_size=batch_size))
     predicted, true = predict_labels(accelerator, model, loader, f"scoring {name}")
+    crop = centred_padding(pairs.images.shape[-2:], predicted.shape[-2:]).crop
     training_path = folder / TRAINING_CONFIG_FILE
     training = json.loads(training_path.read_text(encoding="utf-8")) if training_path.is_file() else {}
     on_gpu = accelerator.device.type == "cuda"
     gpu_ms = median_latency_ms(model, runs=timing_runs, device=accelerator.device) if on_gpu else None
     cpu_ms = median_latency_ms(model, runs=timing_runs, device="cpu")
     return ModelResult(
-        name, folder, training, score_batch(predicted, true), predicted,
+        name, folder, training, preprocessor, score_batch(predicted, true), crop(predicted),
         sum(parameter.numel() for parameter in model.parameters()), cpu_ms, gpu_ms,
     )
 
@@ -132,8 +155,8 @@ def _table_iii(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
 def authors_way_timing(runs: int) -> list[list[str]]:
     """Table IV rows timing the paper-size NestedUNet two ways in the same run, on the CPU:
     as the authors' code runs it (a bare eager float32 forward pass, batch 1) and through
-    this project's whole per-image path (``amfl.inference.Segmenter``: polarity, scaling,
-    padding, prediction, argmax, crop), so their ratio is meaningful."""
+    this project's whole per-image path (``amfl.segmentation.Segmenter``: background,
+    polarity, padding, scaling, prediction, argmax, crop), so their ratio is meaningful."""
     model = create_model("amfl-paper").eval()
     parameters = f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}"
     image = np.random.default_rng(0).uniform(0, 255, (128, 128)).astype(np.float32)
@@ -141,7 +164,7 @@ def authors_way_timing(runs: int) -> list[list[str]]:
     rows = []
     for label, milliseconds in (
         ("authors' way: eager float32 forward, batch 1", median_latency_ms(model, runs=runs)),
-        ("ours: amfl.inference per-image path", median_ms(lambda: segmenter.segment_grey(image), runs)),
+        ("ours: amfl.segmentation per-image path", median_ms(lambda: segmenter.segment_grey(image), runs)),
     ):
         rows.append(["NestedUNet (paper size)", label, parameters, f"{milliseconds:.1f}", "-"])
     return rows
@@ -195,7 +218,9 @@ def _table_v(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def write_figures(results: list[ModelResult], test: SplitTensors, out: Path) -> list[Path]:
+def write_figures(results: list[ModelResult], pairs: OverlapPairs, out: Path) -> list[Path]:
+    """Confusion matrices and training curves per model, and Fig. 6 on the first samples as
+    loaded (the models may pad them differently; their predictions are cropped back)."""
     written = []
     for result in results:
         written.append(figures.plot_confusion(
@@ -204,10 +229,11 @@ def write_figures(results: list[ModelResult], test: SplitTensors, out: Path) -> 
         log = result.folder.parent / LOG_FILE
         if log.is_file():
             written.append(figures.plot_training_curves(log, result.name, out / f"curves_{_slug(result.name)}.png"))
-    count = min(FIGURE_SAMPLES, len(test))
-    images = test.images[:count, 0].numpy()
+    count = min(FIGURE_SAMPLES, len(pairs))
     predictions = {result.name: result.predictions[:count] for result in results}
-    written.append(figures.plot_predictions(images, test.labels[:count].numpy(), predictions, out / "fig6_predictions.png"))
+    written.append(figures.plot_predictions(
+        pairs.images[:count], pairs.labels[:count], predictions, out / "fig6_predictions.png"
+    ))
     return written
 
 
@@ -235,46 +261,106 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder for tables and figures")
     parser.add_argument("--h5", type=Path, default=None, help="an original .h5 instead of the rebuilt set")
     parser.add_argument("--seed", type=int, default=123, help="split seed (default: the paper's 123)")
-    parser.add_argument("--image_pad_value", type=float, default=0.0, help="grey value padding 94x93 to 128x128")
     parser.add_argument("--max_samples", type=int, default=None, help="score at most this many test samples")
     parser.add_argument("--timing_runs", type=int, default=50, help="runs per latency median")
     parser.add_argument("--batch_size", type=int, default=64, help="images per scoring step")
+    parser.add_argument("--real_pairs", choices=(*CASE_SPLIT_NAMES, "none"), default="test",
+                        help="also score the real ADIR pairs of this case split (amfl.data.real_pairs)")
+    parser.add_argument("--adir", type=Path, default=None, help="folder of the ADIR metaphases (default: $AMFL_ADIR or ../shared/data/adir-mfish)")
     args = parser.parse_args(argv)
     if args.names is not None and len(args.names) != len(args.models):
         parser.error(f"--names gives {len(args.names)} names for {len(args.models)} model folders")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    names = args.names or [folder.name if folder.name != "model" else folder.parent.name for folder in args.models]
-    try:
-        test = load_test_split(args.h5, args.seed, args.max_samples, args.image_pad_value)
-        accelerator = Accelerator()
-        results = [
-            evaluate_folder(folder, name, test, accelerator, args.timing_runs, args.batch_size)
-            for folder, name in zip(args.models, names, strict=True)
-        ]
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    timing_rows = authors_way_timing(args.timing_runs)
-    written = write_tables(results, args.out, timing_rows) + write_figures(results, test, args.out)
+def default_name(folder: Path) -> str:
+    """A folder's row name: its own name, or its run's for the trainer's ``<run>/model``."""
+    return folder.name if folder.name != "model" else folder.parent.name
+
+
+def evaluate_models(
+    folders: Sequence[Path],
+    names: Sequence[str] | None,
+    out: Path,
+    *,
+    command: str,
+    h5: Path | None = None,
+    seed: int = 123,
+    max_samples: int | None = None,
+    timing_runs: int = 50,
+    batch_size: int = 64,
+    real_split: str = "test",
+    adir: Path | None = None,
+) -> list[ModelResult]:
+    """Score and time every folder, write the tables, figures and evaluation.json to ``out``.
+
+    ``names`` are the row names (default: :func:`default_name`); ``command`` is recorded as
+    what produced the numbers. ``real_split`` ("none" to skip) picks the real ADIR pairs
+    scored beside the test split (``real_pairs.md``); without the ADIR folder they are skipped
+    with a note. Raises FileNotFoundError or ValueError for a folder or data
+    set that cannot be loaded.
+    """
+    names = names or [default_name(folder) for folder in folders]
+    pairs = load_test_pairs(h5, seed, max_samples)
+    accelerator = Accelerator()
+    results = [
+        evaluate_folder(Path(folder), name, pairs, accelerator, timing_runs, batch_size)
+        for folder, name in zip(folders, names, strict=True)
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    timing_rows = authors_way_timing(timing_runs)
+    written = write_tables(results, out, timing_rows) + write_figures(results, pairs, out)
+    real_rows = _score_real_pairs(results, real_split, adir)
+    if real_rows:
+        header = ["Model", "Pairs", "Input", "Images", *(HEADERS[name] for name in METRIC_NAMES)]
+        table = [[row.model, row.kind, row.input, str(row.images), *_scores(row.means)] for row in real_rows]
+        written += [_write_markdown(out / "real_pairs.md", header, table), _write_csv(out / "real_pairs.csv", header, table)]
+        print(markdown_table(header, table))
     record = {
-        "command": "python -m amfl.evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "command": command,
         "device": torch.cuda.get_device_name() if accelerator.device.type == "cuda" else "cpu",
         "cpu_threads": torch.get_num_threads(),
-        "test_images": len(test),
+        "test_images": len(pairs),
         "models": [result.row() for result in results],
         "table_iv_authors_way": timing_rows,
+        "real_pairs": {"split": real_split, "rows": [row.row() for row in real_rows]},
     }
-    written.append(args.out / "evaluation.json")
+    written.append(out / "evaluation.json")
     written[-1].write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     for result in results:
         means = ", ".join(f"{name} {value:.4f}" for name, value in result.scores.means.items())
         print(f"{result.name}: {means}; {result.parameters / 1e6:.2f} M parameters, {result.cpu_ms:.1f} ms on CPU")
     print("wrote " + ", ".join(str(path) for path in written))
+    return results
+
+
+def _score_real_pairs(results: list[ModelResult], split: str, adir: Path | None) -> list[RealPairScores]:
+    """Every model and the floor on the real pairs of ``split``; none when skipped."""
+    if split == "none":
+        return []
+    try:
+        real = extract_real_pairs(list_metaphases(adir), progress=False).select(split=split)
+    except SourceError as error:
+        print(f"note: real pairs not scored: {error}", file=sys.stderr)
+        return []
+    rows = score_floor(real)
+    for result in results:
+        rows += score_model(result.name, Segmenter.from_pretrained(result.folder), real)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python -m amfl.evaluate " + shlex.join(argv if argv is not None else sys.argv[1:])
+    try:
+        evaluate_models(
+            args.models, args.names, args.out, command=command, h5=args.h5, seed=args.seed,
+            max_samples=args.max_samples, timing_runs=args.timing_runs, batch_size=args.batch_size,
+            real_split=args.real_pairs, adir=args.adir,
+        )
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from amfl.data.protocol import model_arrays, split_indices, split_pairs
-from amfl.preprocessing import PAPER_IMAGE_PAD_VALUE
+from amfl.preprocessing import PAPER_IMAGE_PAD_VALUE, Preprocessor
 from conftest import make_pairs
 
 
@@ -36,15 +36,20 @@ def test_rebuilt_split_scores_only_test_samples_with_overlap(built):
 
 def test_model_arrays_pad_to_128_like_the_authors():
     pairs = make_pairs(4)
-    images, labels = model_arrays(pairs)
+    images, labels = model_arrays(pairs, Preprocessor())
     assert images.shape == (4, 1, 128, 128) and images.dtype == np.float32
     assert labels.shape == (4, 128, 128) and labels.dtype == np.int64
     # 17 rows above and below, 17 columns left and 18 right
     np.testing.assert_array_equal(labels[:, 17:111, 17:110], pairs.labels)
     assert labels[:, :17].max() == 0 and labels[:, :, 110:].max() == 0
-    assert images.min() >= 0 and np.isclose(images.max(), 1)
+    expected = pairs.images / pairs.images.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(images[:, 0, 17:111, 17:110], expected, rtol=1e-6)
+    assert images[:, 0, :17].max() == 0 and images[:, 0, :, 110:].max() == 0
 
 
 def test_paper_image_pad_value_is_available():
-    images, _ = model_arrays(make_pairs(2), image_pad_value=PAPER_IMAGE_PAD_VALUE)
-    assert (images[:, 0, :17] > 0).all() and (images[:, 0, :, 110:] > 0).all()
+    pairs = make_pairs(2)
+    images, _ = model_arrays(pairs, Preprocessor(pad_value=PAPER_IMAGE_PAD_VALUE))
+    peaks = np.maximum(pairs.images.max(axis=(1, 2)), PAPER_IMAGE_PAD_VALUE)
+    expected = np.broadcast_to((PAPER_IMAGE_PAD_VALUE / peaks)[:, None, None], images[:, 0, :17].shape)
+    np.testing.assert_allclose(images[:, 0, :17], expected, rtol=1e-6)

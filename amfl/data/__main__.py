@@ -1,4 +1,5 @@
-"""Command line for the dataset: ``python -m amfl.data build | export | show | fidelity``."""
+"""Command line for the datasets: ``python -m amfl.data build | export | show | fidelity``
+(the Pommier pairs) and ``real-pairs | widths`` (the real ADIR metaphases)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from amfl.data.adir import ADIR_ENV, CASE_SPLIT_FILE, LICENCE_FILE, list_metaphases, write_case_split
 from amfl.data.cache import CACHE_ENV
 from amfl.data.cleaning import compare_labels
 from amfl.data.dataset import build_dataset, load_pairs, load_rebuilt_variants
@@ -36,6 +38,11 @@ def _add_source_options(parser: argparse.ArgumentParser, with_h5: bool = True) -
         parser.add_argument("--seed", type=int, default=123, help="seed of the split shuffle (default: 123, the paper's)")
 
 
+def _add_adir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adir", type=Path, default=None,
+                        help=f"folder of the ADIR metaphases (default: ${ADIR_ENV} or ../shared/data/adir-mfish)")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m amfl.data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +68,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     fidelity.add_argument(
         "--masks", type=Path, default=None, help=f"the authors' masks (default: {AUTHORS_MASKS_FILE} in the source folder)"
     )
+    real = commands.add_parser("real-pairs", help="cut out the real pairs of the ADIR metaphases, save them + card")
+    _add_adir_option(real)
+    real.add_argument("--quiet", action="store_true", help="no progress bars")
+    real.add_argument("out_dir", type=Path, help="folder to write (save_to_disk format + README.md + LICENSE.txt)")
+    real.add_argument("--push_to_hub", metavar="REPO_ID", default=None, help="also upload to this Hub dataset repo")
+    real.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    real.add_argument("--redraw_split", action="store_true",
+                      help=f"redraw the recorded case split ({CASE_SPLIT_FILE.name}) before cutting")
+
+    widths = commands.add_parser("widths", help="median chromosome width per ADIR case and in the Pommier pairs")
+    _add_adir_option(widths)
+    _add_source_options(widths, with_h5=False)
+
     args = parser.parse_args(argv)
     if getattr(args, "count", 1) < 1 or getattr(args, "columns", 1) < 1:
         parser.error("--count and --columns must be at least 1")
@@ -131,6 +151,47 @@ def run_show(args: argparse.Namespace) -> None:
     print(f"wrote {save_grid(pairs, args.out_png, args.count, columns=args.columns)}")
 
 
+def run_real_pairs(args: argparse.Namespace) -> int:
+    from amfl.data.real_export import export_real_pairs
+    from amfl.data.real_pairs import balanced_split_seed, extract_real_pairs, overlap_clusters
+
+    metaphases = list_metaphases(args.adir)
+    if args.redraw_split:
+        clusters = [cluster for m in metaphases for cluster, _ in overlap_clusters(m.read()[1], m)]
+        seed = balanced_split_seed(clusters, {m.case for m in metaphases})
+        write_case_split(sorted({m.case for m in metaphases}), seed)
+        print(f"redrew the case split with seed {seed} into {CASE_SPLIT_FILE}")
+    real = extract_real_pairs(metaphases, progress=not args.quiet)
+    command = "python -m amfl.data " + shlex.join(sys.argv[1:])
+    licence = metaphases[0].label_path.parents[1] / LICENCE_FILE
+    out_dir = export_real_pairs(real, args.out_dir, licence, command)
+    for split, counts in real.counts().items():
+        print(f"{split}: " + ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in counts.items()))
+    print(f"saved {len(real.pairs)} pairs to {out_dir}")
+    if args.push_to_hub:
+        try:
+            print(f"pushed to {push_dataset(out_dir, args.push_to_hub, args.private)}")
+        except HubPushError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def run_widths(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from amfl.data.widths import pommier_widths, widths_by_case
+
+    by_case = widths_by_case(list_metaphases(args.adir))
+    for case, widths in sorted(by_case.items()):
+        print(f"{case}: median width {np.median(widths):.1f} px over {len(widths)} isolated chromosomes")
+    every = [width for widths in by_case.values() for width in widths]
+    pommier = pommier_widths(load_pairs(source_dir=args.source, cache_path=args.cache, progress=not args.quiet))
+    print(f"ADIR, all {len(by_case)} cases: median {np.median(every):.1f} px "
+          f"(case medians {min(map(np.median, by_case.values())):.1f}-{max(map(np.median, by_case.values())):.1f})")
+    print(f"Pommier pairs: median {np.median(pommier):.1f} px over {len(pommier)} chromosomes of 500 samples")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -140,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_export(args)
         elif args.command == "show":
             run_show(args)
+        elif args.command == "real-pairs":
+            return run_real_pairs(args)
+        elif args.command == "widths":
+            run_widths(args)
         else:
             run_fidelity(args)
     except (SourceError, H5FormatError, RecipeError, FileNotFoundError, ValueError) as error:
