@@ -18,9 +18,10 @@ RAW_ERROR_LABEL = 4
 
 @dataclass(frozen=True)
 class OverlapPairs:
-    """``images``: (N, H, W) int16 grey, background 0; overlap pixels add two intensities
-    (up to about 400) and the spline rotation leaves a few small negative values at edges,
-    as in the original file. ``labels``: (N, H, W) uint8 label maps (0-3; raw data: also 4)."""
+    """``images``: (N, H, W) grey. The Pommier pairs are int16 with background 0; overlap
+    pixels add two intensities (up to about 400) and the spline rotation leaves a few small
+    negative values at edges, as in the original file. Synthetic pairs on real backgrounds
+    (``amfl.data.synthetic``) are uint8 camera grey. ``labels``: (N, H, W) uint8 label maps (0-3; raw data: also 4)."""
 
     images: np.ndarray
     labels: np.ndarray

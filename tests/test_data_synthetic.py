@@ -1,0 +1,107 @@
+"""Synthetic pairs from real singles: only training cases feed them, the labels follow the
+Pommier naming, the seed decides everything, and the background is a real patch.
+
+Fixtures: the first two training metaphases of the ADIR set with a non-black background
+(so that a real patch is told from zeros) and the first metaphase of another split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from amfl.data.adir import list_metaphases, split_of_case
+from amfl.data.singles import HALO_PX, cut_singles, find_background_patches, training_metaphases
+from amfl.data.sources import SourceError
+from amfl.data.synthetic import MIN_OVERLAP_PX, ingredients_from, synthesise
+
+PAIRS = 40
+#: Pairs whose background is traced back to a patch (the search is the slow part).
+TRACED_PAIRS = 6
+
+
+@pytest.fixture(scope="module")
+def metaphases():
+    """(two training metaphases, one of another split)."""
+    try:
+        every = list_metaphases(verify=False)
+    except SourceError as error:
+        pytest.skip(f"ADIR metaphases not available ({error}); set AMFL_ADIR")
+    training = []
+    for metaphase in training_metaphases(every):
+        dapi, labels = metaphase.read()
+        if np.median(dapi[labels == 0]) > 0:
+            training.append(metaphase)
+        if len(training) == 2:
+            break
+    other = next(m for m in every if split_of_case(m.case) != "train")
+    return training, other
+
+
+@pytest.fixture(scope="module")
+def ingredients(metaphases):
+    training, other = metaphases
+    return ingredients_from([training[0], other, training[1]])
+
+
+@pytest.fixture(scope="module")
+def pairs(ingredients):
+    return synthesise(PAIRS, ingredients, seed=0)
+
+
+def test_other_splits_are_refused(metaphases):
+    training, other = metaphases
+    with pytest.raises(ValueError, match="only training cases"):
+        cut_singles([training[0], other])
+    with pytest.raises(ValueError, match="only training cases"):
+        find_background_patches([other, training[0]])
+
+
+def test_only_training_chromosomes_and_backgrounds_are_used(metaphases, ingredients):
+    training, other = metaphases
+    singles = cut_singles(training_metaphases([training[0], other, training[1]]))
+    assert singles and {single.source for single in singles} <= {m.name for m in training}
+    assert len(ingredients.rotations) == len(singles)
+    assert len(ingredients.patches.images) == len(find_background_patches(training).images)
+
+
+def test_singles_keep_their_halo(metaphases):
+    for single in cut_singles(metaphases[0]):
+        outside = ndimage.distance_transform_edt(~single.mask)
+        assert single.signal[(outside > 0) & (outside <= 2)].mean() > 0
+        assert not single.signal[outside > HALO_PX].any()
+
+
+def test_labels_follow_the_pommier_naming(pairs):
+    assert pairs.images.dtype == np.uint8 and pairs.labels.dtype == np.uint8
+    assert pairs.images.shape == pairs.labels.shape == (PAIRS, 128, 128)
+    assert set(np.unique(pairs.labels)) == {0, 1, 2, 3}
+    counts = np.stack([(pairs.labels == value).sum(axis=(1, 2)) for value in range(4)], axis=1)
+    assert (counts[:, 3] >= MIN_OVERLAP_PX).all()
+    assert (counts[:, 1] + counts[:, 3] <= counts[:, 2] + counts[:, 3]).all()
+
+
+def test_the_seed_decides_everything(ingredients, pairs):
+    again = synthesise(PAIRS, ingredients, seed=0)
+    assert np.array_equal(again.images, pairs.images) and np.array_equal(again.labels, pairs.labels)
+    other = synthesise(PAIRS, ingredients, seed=1)
+    assert not np.array_equal(other.labels, pairs.labels)
+
+
+def _orientations(array: np.ndarray) -> list[np.ndarray]:
+    """The 8 turns and mirrors of a square array."""
+    turns = [np.rot90(array, k) for k in range(4)]
+    return turns + [turn[:, ::-1] for turn in turns]
+
+
+def test_the_background_is_a_real_patch(ingredients, pairs):
+    """Away from the pair, every pixel is a pixel of a chromosome-free window of a training
+    metaphase, in one of its 8 orientations, and not all of them are black."""
+    windows = np.stack([ingredients.patches.patch(i) for i in range(len(ingredients.patches.corners))])
+    for image, labels in zip(pairs.images[:TRACED_PAIRS], pairs.labels[:TRACED_PAIRS]):
+        far = ndimage.distance_transform_edt(labels == 0) > HALO_PX + 2
+        assert image[far].any()
+        assert any(
+            (windows[:, turned_far] == turned[turned_far]).all(axis=1).any()
+            for turned, turned_far in zip(_orientations(image), _orientations(far))
+        )
