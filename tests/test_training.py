@@ -19,6 +19,7 @@ from amfl.data.dataset import load_pairs
 from amfl.data.protocol import split_pairs
 from amfl.metrics import METRIC_NAMES
 from amfl.models import create_model
+from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 from amfl.scoring import evaluate
 from amfl.training import NonFiniteLossError, TrainConfig, parse_config, train
 from amfl.training.data import SplitTensors, TrainingData, from_splits
@@ -129,6 +130,18 @@ def test_init_from_starts_the_generator_from_a_saved_model(tmp_path, training_h5
     expected = saved.state_dict()
     convolutions = [key for key, value in expected.items() if value.dim() == 4]
     assert convolutions and all(torch.equal(trained[key], expected[key]) for key in convolutions)
+
+
+def test_init_from_keeps_the_starting_models_preprocessing(tmp_path, training_h5):
+    create_model("amfl-small", base_width=4).save_pretrained(tmp_path / "pretrained")
+    Preprocessor(pad_value=255).save(tmp_path / "pretrained")
+    mismatched = tiny_config(tmp_path / "run", training_h5, "--init_from", str(tmp_path / "pretrained"))
+    with pytest.raises(ValueError, match="trained with image pad value 255 .* pass --image_pad_value 255"):
+        tiny_data(mismatched)
+    config = tiny_config(tmp_path / "run", training_h5, "--epochs", "1", "--image_pad_value", "255",
+                         "--init_from", str(tmp_path / "pretrained"))
+    result = train(config, tiny_data(config))
+    assert Preprocessor.read(result.model_dir / PREPROCESSOR_FILE) == Preprocessor(pad_value=255)
 
 
 def test_init_from_a_model_of_another_size_is_a_clear_error(tmp_path, training_h5):

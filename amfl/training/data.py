@@ -65,8 +65,21 @@ class TrainingData:
 
 def training_preprocessor(config: TrainConfig) -> Preprocessor:
     """The preprocessing of a run: the defaults with ``--image_pad_value``, divisible as the
-    chosen generator needs."""
-    return Preprocessor.for_model(MODELS[config.model].model_class, pad_value=config.image_pad_value)
+    chosen generator needs; when fine-tuning (``--init_from``), the one saved with the
+    starting model, which its weights were trained for (a different pad value is refused)."""
+    model_class = MODELS[config.model].model_class
+    if config.init_from is None:
+        return Preprocessor.for_model(model_class, pad_value=config.image_pad_value)
+    import amfl.hub
+
+    saved = amfl.hub.load_preprocessor(config.init_from, model_class)
+    if saved.pad_value != config.image_pad_value:
+        raise ValueError(
+            f"--init_from {config.init_from} was trained with image pad value {saved.pad_value:g} "
+            f"(its {amfl.hub.PREPROCESSOR_FILE}), this run asks for {config.image_pad_value:g}; "
+            f"fine-tuning keeps the model's preprocessing: pass --image_pad_value {saved.pad_value:g}"
+        )
+    return saved
 
 
 def load_training_data(config: TrainConfig, progress: bool = True) -> TrainingData:
