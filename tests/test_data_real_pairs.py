@@ -159,3 +159,19 @@ def test_mask_width_of_a_bar(width):
 def test_clusters_know_their_split_and_probe():
     cluster = Cluster("V1301XY", case_split()["test"][0], "overlapping", (0, 0, 1, 1), (1, 2), 30)
     assert cluster.split == "test" and cluster.probe == case_split()["test"][0][0]
+
+
+def test_the_real_pairs_command_exports_and_prints_the_counts(metaphases, tmp_path, capsys):
+    from amfl.data.__main__ import main
+
+    assert main(["real-pairs", str(tmp_path / "out"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "test: 26 overlapping, 40 touching" in printed and "saved 265 pairs" in printed
+    assert (tmp_path / "out" / "LICENSE.txt").is_file()
+
+
+def test_the_real_pairs_command_without_the_data_says_where_to_put_it(tmp_path, capsys):
+    from amfl.data.__main__ import main
+
+    assert main(["real-pairs", str(tmp_path / "out"), "--adir", str(tmp_path / "missing")]) == 2
+    assert "holds no SHA256SUMS" in capsys.readouterr().err and not (tmp_path / "out").exists()

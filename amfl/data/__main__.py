@@ -135,6 +135,11 @@ def run_export(args: argparse.Namespace) -> int:
     facts = measure_facts(splits, origin, args.seed, cleaning, fidelity, command, labels_cleaned=not args.raw)
     out_dir = export_dataset(splits, facts, args.out_dir)
     print(f"saved {facts.total:,} samples ({facts.split_sizes}) to {out_dir}")
+    return _push_if_asked(args, out_dir)
+
+
+def _push_if_asked(args: argparse.Namespace, out_dir: Path) -> int:
+    """Upload an export when ``--push_to_hub`` names a repo; 1 when that fails (the export stays)."""
     if args.push_to_hub:
         try:
             print(f"pushed to {push_dataset(out_dir, args.push_to_hub, args.private)}")
@@ -168,13 +173,7 @@ def run_real_pairs(args: argparse.Namespace) -> int:
     for split, counts in real.counts().items():
         print(f"{split}: " + ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in counts.items()))
     print(f"saved {len(real.pairs)} pairs to {out_dir}")
-    if args.push_to_hub:
-        try:
-            print(f"pushed to {push_dataset(out_dir, args.push_to_hub, args.private)}")
-        except HubPushError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    return 0
+    return _push_if_asked(args, out_dir)
 
 
 def run_widths(args: argparse.Namespace) -> None:
