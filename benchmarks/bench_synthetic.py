@@ -1,11 +1,23 @@
 """Time the synthetic pairs (target: 20,000 in under a minute on 2 cores) and compare them
 with the real overlapping pairs of the training cases, by numbers and by eye.
 
-    python benchmarks/bench_synthetic.py [--count 20000] [--seed 0] [--grid grid.png]
+    python benchmarks/bench_synthetic.py [--count 20000] [--seed 0] [--neighbours [N | LOW-HIGH]]
+                                         [--grid grid.png]
 
-Both kinds are measured on the same 128 x 128 canvas: a synthetic pair as generated, a real
-one as the window of its metaphase centred on the pair (neighbours included; the background
-and edge statistics leave out their pixels and all within BACKGROUND_GAP_PX of them).
+Both kinds are measured on the same 128 x 128 canvas: a synthetic pair as generated (alone,
+or with ``--neighbours``: that many further singles around it, default REAL_NEIGHBOURS), a
+real one as the window of its metaphase centred on the pair (``amfl.data.real_windows``;
+neighbours included; the background and edge statistics leave out their pixels and all
+within BACKGROUND_GAP_PX of them). A synthetic neighbour has no label, so its light counts
+as background, as an unlabelled object's would in a real window: that is the point. For the
+statistics that leave the real neighbours out, a synthetic neighbour's chromosome is taken
+as the pixels farther than HALO_PX from the pair and NEIGHBOUR_LEVEL_GREY above the window's
+border median. The "away from pair" rows measure what the network sees around the pair on
+both kinds alike (every pixel farther than BACKGROUND_GAP_PX from the pair, neighbours
+included): the border median the preprocessing subtracts, the median and std there, and the
+share of it NEIGHBOUR_LEVEL_GREY above the border median (neighbours' light).
+Also printed: the labelled components other than the pair that intersect each real window
+(what REAL_NEIGHBOURS is drawn from).
 Printed: median and 10th/90th percentiles over pairs of the overlap size (px), the
 chromosome areas (px, incl. the overlap), where the crossing lies along each chromosome
 (0 centre, 1 end), the intensity ratio overlap / exclusive parts (mean DAPI), the saturated
@@ -28,9 +40,11 @@ from scipy import ndimage
 
 from amfl.data.adir import list_metaphases
 from amfl.data.real_pairs import extract_real_pairs
-from amfl.data.singles import BACKGROUND_GAP_PX, PATCH_SIZE, training_metaphases
-from amfl.data.synthetic import OVERLAP, CAMERA_MAX, ingredients_from, synthesise
+from amfl.data.real_windows import window_box, window_labels
+from amfl.data.singles import BACKGROUND_GAP_PX, FOUR_CONNECTED, HALO_PX, training_metaphases
+from amfl.data.synthetic import OVERLAP, CAMERA_MAX, REAL_NEIGHBOURS, ingredients_from, synthesise
 from amfl.pictures import colour_labels
+from amfl.preprocessing import border_median
 
 #: Synthetic pairs measured for the statistics (the first of the generated ones).
 STATS_SAMPLE = 2000
@@ -41,26 +55,41 @@ GRID_PAIRS = 16
 GRID_COLUMNS = 4
 #: Percentiles printed beside the median.
 LOW, HIGH = 10, 90
+#: Grey levels above the border median taken as a neighbour's light: about a halo's 2 px
+#: from its mask (``amfl.data.singles``: 0.19 of a median signal of 108), inside the
+#: BACKGROUND_GAP_PX the statistics keep from it.
+NEIGHBOUR_LEVEL_GREY = 20
 
 
-def real_windows(metaphases: list) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(DAPI window, pair labels 0-3, any expert label) on PATCH_SIZE canvases, one per
-    overlapping pair of the given metaphases, centred on the pair (shifted inside the image)."""
+def real_canvases(metaphases: list) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[int]]:
+    """(DAPI window, pair labels 0-3, any expert label) per overlapping pair of the given
+    metaphases (:func:`amfl.data.real_windows.window_box`), and per window the number of
+    labelled components (4-connected, in the whole metaphase) other than the pair in it."""
     found = extract_real_pairs(metaphases, progress=False).select(kind="overlapping")
     planes = {metaphase.name: metaphase.read() for metaphase in metaphases}
-    windows = []
+    components = {name: ndimage.label(expert > 0, FOUR_CONNECTED)[0] for name, (_, expert) in planes.items()}
+    windows, neighbours = [], []
     for pair in found:
         dapi, expert = planes[pair.cluster.metaphase]
-        top, left, bottom, right = pair.cluster.box
-        corner = [
-            min(max((start + stop - PATCH_SIZE) // 2, 0), extent - PATCH_SIZE)
-            for start, stop, extent in ((top, bottom, dapi.shape[0]), (left, right, dapi.shape[1]))
-        ]
-        window = slice(corner[0], corner[0] + PATCH_SIZE), slice(corner[1], corner[1] + PATCH_SIZE)
-        placed = np.zeros(dapi.shape, np.uint8)
-        placed[top:bottom, left:right] = pair.labels
-        windows.append((dapi[window], placed[window], expert[window] > 0))
-    return windows
+        window = window_box(pair, dapi.shape)
+        labels = window_labels(pair, window)
+        windows.append((dapi[window], labels, expert[window] > 0))
+        inside = components[pair.cluster.metaphase][window]
+        neighbours.append(len(np.setdiff1d(np.unique(inside), [0, *np.unique(inside[labels > 0])])))
+    return windows, neighbours
+
+
+def neighbour_range(text: str) -> int | tuple[int, int]:
+    """``--neighbours`` value: a count ``N`` or an inclusive range ``LOW-HIGH``."""
+    low, _, high = text.partition("-")
+    return (int(low), int(high)) if high else int(low)
+
+
+def synthetic_labelled(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The pair's pixels and, farther than HALO_PX from it, those NEIGHBOUR_LEVEL_GREY above
+    the border median: a synthetic canvas's stand-in for "any expert label"."""
+    away = ndimage.distance_transform_edt(labels == 0) > HALO_PX
+    return (labels > 0) | (away & (image > border_median(image.astype(np.float64)) + NEIGHBOUR_LEVEL_GREY))
 
 
 def crossing_positions(labels: np.ndarray) -> tuple[float, float]:
@@ -107,13 +136,27 @@ def pair_statistics(image: np.ndarray, labels: np.ndarray, labelled: np.ndarray)
     }
     for distance in EDGE_DISTANCES:
         ring = (np.rint(signed) == distance) & usable
-        statistics[f"edge {distance:+d} px / median"] = float((grey[ring].mean() - level) / scale)
-    return statistics
+        edge = (grey[ring].mean() - level) / scale if ring.any() else np.nan
+        statistics[f"edge {distance:+d} px / median"] = float(edge)
+    return statistics | surround_statistics(grey, pair)
+
+
+def surround_statistics(grey: np.ndarray, pair: np.ndarray) -> dict[str, float]:
+    """What the network sees around the pair, neighbours included, on both kinds alike."""
+    border = float(border_median(grey))
+    away = grey[ndimage.distance_transform_edt(~pair) > BACKGROUND_GAP_PX]
+    return {
+        "border median (grey)": border,
+        "away from pair: median (grey)": float(np.median(away)),
+        "away from pair: std (grey)": float(away.std()),
+        "away from pair: bright share": float((away > border + NEIGHBOUR_LEVEL_GREY).mean()),
+    }
 
 
 def summary(rows: list[dict[str, float]]) -> dict[str, tuple[float, float, float]]:
-    """Per statistic: (10th percentile, median, 90th percentile) over pairs."""
-    return {name: tuple(np.percentile([row[name] for row in rows], [LOW, 50, HIGH])) for name in rows[0]}
+    """Per statistic: (10th percentile, median, 90th percentile) over pairs; a pair whose
+    neighbours leave no pixel to measure (an edge ring next to them: nan) is left out."""
+    return {name: tuple(np.nanpercentile([row[name] for row in rows], [LOW, 50, HIGH])) for name in rows[0]}
 
 
 def print_comparison(synthetic: dict, real: dict, counts: tuple[int, int]) -> None:
@@ -147,6 +190,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20_000, help="synthetic pairs to generate (default: 20,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generator (default: 0)")
+    parser.add_argument(
+        "--neighbours", type=neighbour_range, nargs="?", const=REAL_NEIGHBOURS, default=0,
+        help="further singles around each synthetic pair: N or LOW-HIGH (default 0; the flag alone: "
+             f"{REAL_NEIGHBOURS[0]}-{REAL_NEIGHBOURS[1]}, as the real windows)",
+    )
     parser.add_argument("--grid", type=Path, default=None, help="save a PNG of 16 synthetic beside 16 real pairs")
     args = parser.parse_args()
     metaphases = training_metaphases(list_metaphases())
@@ -157,11 +205,17 @@ def main() -> None:
           f"background patches: {len(ingredients.patches.corners):,}")
     print(f"ingredients (read, cut, rotate {len(ingredients.rotations[0])} angles): {prepared:.1f} s")
     started = time.perf_counter()
-    pairs = synthesise(args.count, ingredients, seed=args.seed)
-    print(f"{args.count:,} pairs: {time.perf_counter() - started:.1f} s")
-    real = real_windows(metaphases)
+    pairs = synthesise(args.count, ingredients, seed=args.seed, neighbours=args.neighbours)
+    print(f"{args.count:,} pairs, neighbours {args.neighbours}: {time.perf_counter() - started:.1f} s")
+    real, neighbours = real_canvases(metaphases)
+    low, median, high = np.percentile(neighbours, [LOW, 50, HIGH])
+    print(f"real windows: labelled components besides the pair: median {median:g} [{low:g}, {high:g}], "
+          f"mean {np.mean(neighbours):.2f}")
     sample = range(min(STATS_SAMPLE, len(pairs)))
-    synthetic_rows = [pair_statistics(pairs.images[i], pairs.labels[i], pairs.labels[i] > 0) for i in sample]
+    synthetic_rows = [
+        pair_statistics(pairs.images[i], pairs.labels[i], synthetic_labelled(pairs.images[i], pairs.labels[i]))
+        for i in sample
+    ]
     real_rows = [pair_statistics(*window) for window in real]
     print_comparison(summary(synthetic_rows), summary(real_rows), (len(synthetic_rows), len(real_rows)))
     if args.grid:

@@ -1,5 +1,6 @@
 """Synthetic pairs from real singles: only training cases feed them, the labels follow the
-Pommier naming, the seed decides everything, and the background is a real patch.
+Pommier naming, the seed decides everything, the background is a real patch, and neighbours
+add light around the pair but no label.
 
 Fixtures: the first two training metaphases of the ADIR set with a non-black background
 (so that a real patch is told from zeros) and the first metaphase of another split."""
@@ -13,11 +14,20 @@ from scipy import ndimage
 from amfl.data.adir import list_metaphases, split_of_case
 from amfl.data.singles import HALO_PX, cut_singles, find_background_patches, training_metaphases
 from amfl.data.sources import SourceError
-from amfl.data.synthetic import MIN_OVERLAP_PX, ingredients_from, synthesise
+from amfl.data.synthetic import MIN_OVERLAP_PX, REAL_NEIGHBOURS, ingredients_from, synthesise
 
 PAIRS = 40
 #: Pairs whose background is traced back to a patch (the search is the slow part).
 TRACED_PAIRS = 6
+#: Seeds of the one-canvas comparisons with and without neighbours (same pair, same patch).
+NEIGHBOUR_SEEDS = range(20)
+#: Neighbours per canvas in those comparisons: the most of REAL_NEIGHBOURS.
+CROWD = REAL_NEIGHBOURS[1]
+#: A neighbour may change a pair pixel by its halo's light only (measured: at most 3 grey
+#: levels over 30 seeds), never by a chromosome's (tens of grey levels).
+HALO_CHANGE_GREY = 5
+#: A pixel this many grey levels brighter than without neighbours is a neighbour's light.
+NEIGHBOUR_LIGHT_GREY = 20
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +96,34 @@ def test_the_seed_decides_everything(ingredients, pairs):
     assert np.array_equal(again.images, pairs.images) and np.array_equal(again.labels, pairs.labels)
     other = synthesise(PAIRS, ingredients, seed=1)
     assert not np.array_equal(other.labels, pairs.labels)
+
+
+def test_neighbours_follow_the_seed_and_keep_the_naming(ingredients):
+    crowded = synthesise(PAIRS, ingredients, seed=0, neighbours=REAL_NEIGHBOURS)
+    again = synthesise(PAIRS, ingredients, seed=0, neighbours=REAL_NEIGHBOURS)
+    assert np.array_equal(again.images, crowded.images) and np.array_equal(again.labels, crowded.labels)
+    assert set(np.unique(crowded.labels)) == {0, 1, 2, 3}
+    assert ((crowded.labels == 3).sum(axis=(1, 2)) >= MIN_OVERLAP_PX).all()
+
+
+def test_neighbours_add_light_around_the_pair_but_no_label(ingredients):
+    """One canvas per seed, with and without neighbours: the same pair on the same patch
+    (the neighbours are drawn last), so the labels are the same, the pair's pixels change by
+    at most a halo's light, and away from the pair a neighbour's light appears."""
+    for seed in NEIGHBOUR_SEEDS:
+        alone, crowded = (synthesise(1, ingredients, seed=seed, neighbours=count) for count in (0, CROWD))
+        assert np.array_equal(crowded.labels, alone.labels)
+        change = crowded.images[0].astype(int) - alone.images[0].astype(int)
+        pair = alone.labels[0] > 0
+        assert np.abs(change[pair]).max() <= HALO_CHANGE_GREY
+        away = ndimage.distance_transform_edt(~pair) > HALO_PX
+        assert (change[away] > NEIGHBOUR_LIGHT_GREY).any()
+
+
+def test_a_wrong_neighbour_count_is_refused(ingredients):
+    for wrong in (-1, (5, 4), (-2, 3)):
+        with pytest.raises(ValueError, match="neighbours"):
+            synthesise(1, ingredients, neighbours=wrong)
 
 
 def _orientations(array: np.ndarray) -> list[np.ndarray]:

@@ -26,6 +26,20 @@ training cases (figures: ``benchmarks/bench_synthetic.py``):
 Canvas: PATCH_SIZE x PATCH_SIZE (128, the network's input side). The pair's mask box is
 centred on it (offset ``(canvas - size) // 2``); a placement whose box plus the kept halo
 (HALO_PX on each side) does not fit is dropped, so no halo is ever cut by the canvas edge.
+
+Neighbours (``neighbours``, default none): a real 128 x 128 window around a pair is crowded
+(background median 9 against 6 grey levels, std 1.69 against 1.18 on isolated synthetic
+pairs), so further singles, other than the pair's two, can be put around the pair: drawn
+uniformly (any chromosome of the metaphase, not weighted by area), posed like the pair's,
+their mask centre uniform on the canvas, so they may be cut by its edge; their mask keeps
+NEIGHBOUR_GAP_PX from the pair's masks and does not overlap an earlier neighbour. Their light
+adds like the pair's; their pixels stay label 0, as the neighbours of a real pair do.
+With REAL_NEIGHBOURS (the count of the real windows), the share of the window farther than
+16 px from the pair that is 20 grey levels above the border median is 0.225 (10th-90th
+percentile 0.14-0.32) against 0.224 (0.13-0.38) in the real windows, its std 46 against 38
+grey levels; the border median stays lower, 7 against 12: the real background near
+chromosomes is brighter than the chromosome-free patches. 20,000 pairs take 19 s on 2 cores
+(5 s alone).
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -70,6 +85,18 @@ CAMERA_MAX = 255
 SMALLER, LARGER, OVERLAP = 1, 2, 3
 #: Give up after this many placements per requested pair (the ingredients cannot overlap).
 MAX_ATTEMPTS_PER_PAIR = 50
+#: Neighbours per canvas, drawn uniformly in this inclusive range: the 10th-90th percentile
+#: of the labelled components other than the pair that intersect the 128 x 128 window
+#: centred on a real overlapping pair of the training cases (50 pairs: median 7, mean 6.7;
+#: the uniform draw: mean 6.5).
+REAL_NEIGHBOURS = (4, 9)
+#: Smallest distance from a neighbour's mask to the pair's masks, pixels (real windows: the
+#: nearest neighbour is 2 px from the pair at the 10th percentile, 4.7 px at the median).
+NEIGHBOUR_GAP_PX = 2
+#: Placements tried per neighbour before it is left out (a crowded canvas).
+NEIGHBOUR_ATTEMPTS = 10
+#: Disc of radius NEIGHBOUR_GAP_PX: the pair's masks dilated by it are closed to neighbours.
+_GAP_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NEIGHBOUR_GAP_PX + 1,) * 2)
 
 
 @dataclass(frozen=True)
@@ -205,11 +232,60 @@ def _background(patches: BackgroundPatches, rng: np.random.Generator) -> np.ndar
     return patch[:, ::-1] if rng.integers(2) else patch
 
 
+def _neighbour_range(neighbours: int | tuple[int, int]) -> tuple[int, int]:
+    """A count or an inclusive (low, high) range of neighbours -> (low, high), checked."""
+    low, high = (neighbours, neighbours) if isinstance(neighbours, int) else neighbours
+    if not 0 <= low <= high:
+        raise ValueError(f"neighbours must be a count >= 0 or a range low <= high, got {neighbours!r}")
+    return low, high
+
+
+def _on_canvas(shape: tuple[int, int], corner: np.ndarray) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """(canvas box, array box) of an array of ``shape`` with its top-left ``corner`` (rows,
+    columns; may lie off the canvas) at that point, both cut to the canvas (maybe empty)."""
+    canvas, own = [], []
+    for size, start in zip(shape, corner.tolist()):
+        low, high = max(start, 0), min(start + size, PATCH_SIZE)
+        canvas.append(slice(low, max(high, low)))
+        own.append(slice(low - start, max(high, low) - start))
+    return tuple(canvas), tuple(own)
+
+
+def _add_neighbours(
+    summed: np.ndarray, pair_mask: np.ndarray, count: int, pair: tuple[int, int], ingredients: Ingredients,
+    rng: np.random.Generator,
+) -> None:
+    """Add the light of ``count`` neighbours to ``summed`` (canvas, summing units): singles
+    other than the ``pair``'s, drawn uniformly, posed, their mask centre uniform on the canvas.
+    A placement with no mask pixel on the canvas, or one within NEIGHBOUR_GAP_PX of
+    ``pair_mask`` or on an earlier neighbour, is redrawn; after NEIGHBOUR_ATTEMPTS the
+    neighbour is left out."""
+    occupied = cv2.dilate(pair_mask.astype(np.uint8), _GAP_DISC).astype(bool)
+    for _ in range(count):
+        for _ in range(NEIGHBOUR_ATTEMPTS):
+            index = int(rng.integers(len(ingredients.rotations)))
+            if index in pair:
+                continue
+            light, mask, _, _ = _pose(ingredients.rotations[index], rng)
+            centre = rng.integers(PATCH_SIZE, size=2)
+            canvas, own = _on_canvas(mask.shape, centre - np.array(mask.shape) // 2)
+            visible = mask[own]
+            if not visible.any() or (occupied[canvas] & visible).any():
+                continue
+            occupied[canvas] |= visible
+            summed[canvas] += light[own]
+            break
+
+
 def synthesise(
-    count: int, ingredients: Ingredients, seed: int = 0, min_overlap: int = MIN_OVERLAP_PX
+    count: int, ingredients: Ingredients, seed: int = 0, min_overlap: int = MIN_OVERLAP_PX,
+    neighbours: int | tuple[int, int] = 0,
 ) -> OverlapPairs:
     """``count`` synthetic pairs on PATCH_SIZE canvases: images (N, 128, 128) uint8 camera
-    grey, labels (N, 128, 128) uint8 0-3, the same for the same seed and ingredients."""
+    grey, labels (N, 128, 128) uint8 0-3, the same for the same seed, ingredients and
+    ``neighbours`` (a count per canvas, or an inclusive range drawn uniformly per canvas,
+    e.g. REAL_NEIGHBOURS; 0 draws nothing, so the pairs are those without the option)."""
+    low, high = _neighbour_range(neighbours)
     rng = np.random.default_rng(seed)
     images = np.empty((count, PATCH_SIZE, PATCH_SIZE), np.uint8)
     labels = np.empty_like(images)
@@ -242,7 +318,11 @@ def synthesise(
         summed = np.zeros(label.shape, np.float32)
         summed[boxes[0]] += light_a
         summed[boxes[1]] += light_b
-        image = _background(ingredients.patches, rng) + from_summing(summed)
+        background = _background(ingredients.patches, rng)
+        extra = low if low == high else int(rng.integers(low, high + 1))
+        if extra:
+            _add_neighbours(summed, label > 0, extra, (first, second), ingredients, rng)
+        image = background + from_summing(summed)
         images[made] = np.clip(np.rint(image), 0, CAMERA_MAX)
         made += 1
     return OverlapPairs(images, labels)
