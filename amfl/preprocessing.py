@@ -138,12 +138,10 @@ class Preprocessor:
         foreground = np.where(light, level - images, images - level)
         return np.clip(foreground, 0, None), light[..., 0, 0]
 
-    def prepare(self, images: np.ndarray, target: tuple[int, int] | None = None) -> Prepared:
-        """Images (..., H, W) -> :class:`Prepared`, padded centred to ``target`` (default:
-        :meth:`network_size`)."""
+    def prepare(self, images: np.ndarray) -> Prepared:
+        """Images (..., H, W) -> :class:`Prepared`, padded centred to :meth:`network_size`."""
         foreground, inverted = self.foreground(images)
-        target = target or self.network_size(foreground.shape[-2:])
-        padding = centred_padding(foreground.shape[-2:], target)
+        padding = centred_padding(foreground.shape[-2:], self.network_size(foreground.shape[-2:]))
         return Prepared(scale_to_unit(pad(foreground, padding, self.pad_value)), padding, inverted)
 
     def to_dict(self) -> dict[str, Any]:

@@ -39,9 +39,9 @@ from PIL import Image
 from scipy import ndimage
 
 from amfl.data.adir import list_metaphases
-from amfl.data.real_pairs import extract_real_pairs
+from amfl.data.real_pairs import FOUR_CONNECTED, extract_real_pairs
 from amfl.data.real_windows import window_box, window_labels
-from amfl.data.singles import BACKGROUND_GAP_PX, FOUR_CONNECTED, HALO_PX, training_metaphases
+from amfl.data.singles import BACKGROUND_GAP_PX, HALO_PX, training_metaphases
 from amfl.data.synthetic import OVERLAP, CAMERA_MAX, REAL_NEIGHBOURS, ingredients_from, synthesise
 from amfl.pictures import colour_labels
 from amfl.preprocessing import border_median

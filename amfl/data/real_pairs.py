@@ -36,8 +36,9 @@ CROP_MARGIN = 16
 PAIR_KINDS = ("overlapping", "touching")
 #: Kinds of overlap clusters kept aside: one class (homologues), three or more classes.
 ASIDE_KINDS = ("homologue_overlap", "multi_chromosome")
-#: 4-connectivity, as the counts in ABOUT.md (265 pairs: 101 overlapping, 164 touching).
-_CONNECTIVITY = ndimage.generate_binary_structure(2, 1)
+#: What makes labelled pixels one cluster: 4-connectivity, as the counts in ABOUT.md (265
+#: pairs: 101 overlapping, 164 touching). Shared by every reader of the expert label images.
+FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def extract_real_pairs(metaphases: Iterable[Metaphase], progress: bool = True) -
 
 def overlap_clusters(labels: np.ndarray, metaphase: Metaphase) -> Iterator[tuple[Cluster, np.ndarray]]:
     """Every cluster with overlap pixels and its (H, W) component mask within its box."""
-    components, _ = ndimage.label(labels > 0, _CONNECTIVITY)
+    components, _ = ndimage.label(labels > 0, FOUR_CONNECTED)
     height, width = labels.shape
     for number, found in enumerate(ndimage.find_objects(components), start=1):
         values = labels[found][components[found] == number]

@@ -22,11 +22,10 @@ import numpy as np
 from scipy import ndimage
 
 from amfl.data.adir import OVERLAP_VALUE, Metaphase, split_of_case
+from amfl.data.real_pairs import FOUR_CONNECTED
 
 #: The only split whose chromosomes and backgrounds may be used.
 TRAINING_SPLIT = "train"
-#: 4-connectivity, as for the expert's clusters.
-FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 #: Pixels of real halo kept around the expert mask (see the module docstring).
 HALO_PX = 8
 #: A single must lie farther than this from any other labelled pixel, so that its kept halo

@@ -16,8 +16,8 @@ from skimage.morphology import skeletonize
 
 from amfl.data.adir import OVERLAP_VALUE, Metaphase
 from amfl.data.pairs import OverlapPairs
+from amfl.data.real_pairs import FOUR_CONNECTED
 
-_CONNECTIVITY = ndimage.generate_binary_structure(2, 1)
 
 
 def mask_width(mask: np.ndarray) -> float:
@@ -31,7 +31,7 @@ def mask_width(mask: np.ndarray) -> float:
 
 def single_chromosome_masks(labels: np.ndarray) -> list[np.ndarray]:
     """Masks of the metaphase's isolated chromosomes: components of one class, no overlap."""
-    components, _ = ndimage.label(labels > 0, _CONNECTIVITY)
+    components, _ = ndimage.label(labels > 0, FOUR_CONNECTED)
     masks = []
     for number, found in enumerate(ndimage.find_objects(components), start=1):
         component = components[found] == number

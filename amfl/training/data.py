@@ -41,9 +41,6 @@ class SplitTensors:
     def __len__(self) -> int:
         return len(self.images)
 
-    def head(self, count: int | None) -> SplitTensors:
-        return self if count is None else SplitTensors(self.images[:count], self.labels[:count])
-
     def class_pixel_counts(self) -> Tensor:
         return torch.bincount(self.labels.reshape(-1), minlength=NUM_CLASSES)
 
