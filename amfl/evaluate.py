@@ -48,7 +48,8 @@ from amfl.markdown import markdown_table
 from amfl.metrics import METRIC_NAMES, BatchScores, score_batch
 from amfl.models import MODELS, NestedUNet, create_model
 from amfl.preprocessing import Preprocessor, centred_padding
-from amfl.real_scoring import RealPairScores, score_floor, score_model
+from amfl.evaluation_cards import card_evaluations, write_card
+from amfl.real_scoring import RealPredictions, floor_predictions, predict_real_pairs, score_predictions
 from amfl.scoring import predict_labels
 from amfl.segmentation import Segmenter
 from amfl.timing import median_latency_ms, median_ms
@@ -267,6 +268,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--real_pairs", choices=(*CASE_SPLIT_NAMES, "none"), default="test",
                         help="also score the real ADIR pairs of this case split (amfl.data.real_pairs)")
     parser.add_argument("--adir", type=Path, default=None, help="folder of the ADIR metaphases (default: $AMFL_ADIR or ../shared/data/adir-mfish)")
+    parser.add_argument("--card", action="store_true",
+                        help="rewrite each folder's README.md card with the scores measured here (test split and real pairs)")
     args = parser.parse_args(argv)
     if args.names is not None and len(args.names) != len(args.models):
         parser.error(f"--names gives {len(args.names)} names for {len(args.models)} model folders")
@@ -291,14 +294,16 @@ def evaluate_models(
     batch_size: int = 64,
     real_split: str = "test",
     adir: Path | None = None,
+    card: bool = False,
 ) -> list[ModelResult]:
     """Score and time every folder, write the tables, figures and evaluation.json to ``out``.
 
     ``names`` are the row names (default: :func:`default_name`); ``command`` is recorded as
     what produced the numbers. ``real_split`` ("none" to skip) picks the real ADIR pairs
     scored beside the test split (``real_pairs.md``); without the ADIR folder they are skipped
-    with a note. Raises FileNotFoundError or ValueError for a folder or data
-    set that cannot be loaded.
+    with a note; the pairs each model fails worst on are drawn (``real_failures_<name>.png``).
+    ``card`` rewrites each folder's model card with what was measured. Raises
+    FileNotFoundError or ValueError for a folder or data set that cannot be loaded.
     """
     names = names or [default_name(folder) for folder in folders]
     pairs = load_test_pairs(h5, seed, max_samples)
@@ -310,7 +315,14 @@ def evaluate_models(
     out.mkdir(parents=True, exist_ok=True)
     timing_rows = authors_way_timing(timing_runs)
     written = write_tables(results, out, timing_rows) + write_figures(results, pairs, out)
-    real_rows = _score_real_pairs(results, real_split, adir)
+    real = _predict_real_pairs(results, real_split, adir)
+    real_rows = [row for predictions in real for row in score_predictions(predictions)]
+    for predictions in real[1:]:
+        written.append(figures.plot_real_failures(predictions, out / f"real_failures_{_slug(predictions.model)}.png"))
+    if card:
+        for result in results:
+            rows = [row for row in real_rows if row.model == result.name]
+            written.append(write_card(result.folder, card_evaluations(result.scores.summary(), rows, command, real_split)))
     if real_rows:
         header = ["Model", "Pairs", "Input", "Images", *(HEADERS[name] for name in METRIC_NAMES)]
         table = [[row.model, row.kind, row.input, str(row.images), *_scores(row.means)] for row in real_rows]
@@ -334,8 +346,8 @@ def evaluate_models(
     return results
 
 
-def _score_real_pairs(results: list[ModelResult], split: str, adir: Path | None) -> list[RealPairScores]:
-    """Every model and the floor on the real pairs of ``split``; none when skipped."""
+def _predict_real_pairs(results: list[ModelResult], split: str, adir: Path | None) -> list[RealPredictions]:
+    """The floor, then every model, on the real pairs of ``split``; none when skipped."""
     if split == "none":
         return []
     try:
@@ -343,10 +355,7 @@ def _score_real_pairs(results: list[ModelResult], split: str, adir: Path | None)
     except SourceError as error:
         print(f"note: real pairs not scored: {error}", file=sys.stderr)
         return []
-    rows = score_floor(real)
-    for result in results:
-        rows += score_model(result.name, Segmenter.from_pretrained(result.folder), real)
-    return rows
+    return [floor_predictions(real)] + [predict_real_pairs(result.name, Segmenter.from_pretrained(result.folder), real) for result in results]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_models(
             args.models, args.names, args.out, command=command, h5=args.h5, seed=args.seed,
             max_samples=args.max_samples, timing_runs=args.timing_runs, batch_size=args.batch_size,
-            real_split=args.real_pairs, adir=args.adir,
+            real_split=args.real_pairs, adir=args.adir, card=args.card,
         )
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """The paper's figures from our measurements: confusion matrices (Fig. 5), training curves,
-and predictions beside the truth with difference images (Fig. 6)."""
+and predictions beside the truth with difference images (Fig. 6); and the real pairs a
+model fails worst on."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from amfl.data.pairs import CLASS_NAMES  # noqa: E402
+from amfl.data.real_pairs import PAIR_KINDS  # noqa: E402
 from amfl.pictures import colour_labels, difference_image  # noqa: E402
+from amfl.real_scoring import RealPredictions  # noqa: E402
+
+#: Real pairs drawn per kind in the failure figure (the lowest Dice from the raw crop).
+FAILURES_PER_KIND = 4
 
 
 def plot_confusion(percent: np.ndarray, title: str, path: Path) -> Path:
@@ -46,7 +52,11 @@ def plot_training_curves(log_path: Path, title: str, path: Path) -> Path:
     losses.set_xlabel("epoch")
     losses.set_ylabel("mean training loss")
     losses.legend(fontsize=8)
-    dice.plot(epochs, [record["validation"]["dice"] for record in records], marker=".")
+    for key in (key for key in records[0] if key.startswith("validation")):
+        dice.plot(epochs, [record[key]["dice"] for record in records], marker=".", label=key.replace("_", " "))
+    if "selection_dice" in records[0] and len([key for key in records[0] if key.startswith("validation")]) > 1:
+        dice.plot(epochs, [record["selection_dice"] for record in records], marker=".", label="mean (selection)")
+    dice.legend(fontsize=8)
     dice.set_xlabel("epoch")
     dice.set_ylabel("validation Dice (%)")
     figure.suptitle(title, fontsize=10)
@@ -68,6 +78,33 @@ def plot_predictions(
             axis.set_axis_off()
             if row == 0:
                 axis.set_title(label, fontsize=7)
+    return _save(figure, path)
+
+
+def plot_real_failures(predictions: RealPredictions, path: Path, per_kind: int = FAILURES_PER_KIND) -> Path:
+    """The ``per_kind`` pairs of each kind with the lowest Dice from the raw crop, one per
+    row: the raw crop, the truth, the prediction from the raw and from the masked crop."""
+    raw_dice, masked_dice = predictions.dice("raw"), predictions.dice("masked")
+    chosen = []
+    for kind in PAIR_KINDS:
+        indices = [index for index, pair in enumerate(predictions.pairs) if pair.cluster.kind == kind]
+        chosen += sorted(indices, key=lambda index: raw_dice[index])[:per_kind]
+    if not chosen:
+        raise ValueError("no real pairs to draw")
+    figure, axes = plt.subplots(len(chosen), 4, figsize=(7.2, 1.9 * len(chosen)), squeeze=False)
+    for row, index in enumerate(chosen):
+        pair = predictions.pairs[index]
+        panels = [
+            (pair.raw, f"{pair.cluster.kind}, {pair.cluster.metaphase}", "gray"),
+            (colour_labels(pair.labels), "truth", None),
+            (colour_labels(predictions.labels["raw"][index]), f"from raw: Dice {raw_dice[index]:.1f}", None),
+            (colour_labels(predictions.labels["masked"][index]), f"from masked: Dice {masked_dice[index]:.1f}", None),
+        ]
+        for axis, (picture, label, cmap) in zip(axes[row], panels, strict=True):
+            axis.imshow(picture, cmap=cmap)
+            axis.set_axis_off()
+            axis.set_title(label, fontsize=6)
+    figure.suptitle(f"{predictions.model}: lowest Dice per kind (strict naming)", fontsize=9)
     return _save(figure, path)
 
 

@@ -29,7 +29,7 @@ from amfl.hub_files import (
     explain_download_errors,
     locate_file,
 )
-from amfl.models.hub_mixin import AmflHubMixin, render_model_card, weight_misfits
+from amfl.models.hub_mixin import AmflHubMixin, CardEvaluation, render_model_card, weight_misfits
 from amfl.models.registry import architecture_class
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 
@@ -40,6 +40,7 @@ __all__ = [
     "PREPROCESSOR_FILE",
     "WEIGHTS_FILE",
     "AmflHubMixin",
+    "CardEvaluation",
     "from_pretrained",
     "load_preprocessor",
     "locate_file",

@@ -138,6 +138,12 @@ class Preprocessor:
         foreground = np.where(light, level - images, images - level)
         return np.clip(foreground, 0, None), light[..., 0, 0]
 
+    def normalise(self, images: np.ndarray) -> np.ndarray:
+        """The intensity steps of :meth:`prepare` alone (background, polarity, scaling to
+        0..1), for images already at network size: training augmentations that change the
+        intensities as a camera would are undone here the way inference undoes them."""
+        return scale_to_unit(self.foreground(images)[0])
+
     def prepare(self, images: np.ndarray) -> Prepared:
         """Images (..., H, W) -> :class:`Prepared`, padded centred to :meth:`network_size`."""
         foreground, inverted = self.foreground(images)

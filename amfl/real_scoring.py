@@ -11,7 +11,7 @@ trivial floor: the perfect chromosome mask with every pixel called the larger ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,26 +51,54 @@ def floor_labels(truth: np.ndarray) -> np.ndarray:
     return np.where(truth > 0, 2, 0).astype(np.uint8)
 
 
-def _rows(
-    model: str, pairs: Sequence[RealPair], inputs: Sequence[str], predict: Callable[[RealPair, str], np.ndarray]
-) -> list[RealPairScores]:
+@dataclass(frozen=True)
+class RealPredictions:
+    """A model's label maps for each pair, per input (``labels[input][i]`` is for ``pairs[i]``)."""
+
+    model: str
+    pairs: Sequence[RealPair]
+    labels: dict[str, list[np.ndarray]]
+
+    def dice(self, source: str) -> np.ndarray:
+        """(N,) Dice of each pair from ``source``, percent."""
+        return np.array([
+            score_batch(predicted[None], pair.labels[None]).means["dice"]
+            for predicted, pair in zip(self.labels[source], self.pairs, strict=True)
+        ])
+
+
+def predict_real_pairs(model: str, segmenter: Segmenter, pairs: Sequence[RealPair]) -> RealPredictions:
+    """``segmenter``'s labels for every pair, from both inputs."""
+    return RealPredictions(model, pairs, {
+        source: [segmenter.segment_grey(getattr(pair, source).astype(np.float32)).labels for pair in pairs]
+        for source in REAL_INPUTS
+    })
+
+
+def score_predictions(predictions: RealPredictions) -> list[RealPairScores]:
+    """The mean scores of ``predictions`` per kind of pair and input."""
     rows = []
     for kind in PAIR_KINDS:
-        chosen = [pair for pair in pairs if pair.cluster.kind == kind]
+        chosen = [index for index, pair in enumerate(predictions.pairs) if pair.cluster.kind == kind]
         if not chosen:
             continue
-        for source in inputs:
-            predicted = [predict(pair, source) for pair in chosen]
-            rows.append(RealPairScores(model, kind, source, len(chosen), mean_scores(predicted, [p.labels for p in chosen])))
+        truths = [predictions.pairs[index].labels for index in chosen]
+        for source, labels in predictions.labels.items():
+            means = mean_scores([labels[index] for index in chosen], truths)
+            rows.append(RealPairScores(predictions.model, kind, source, len(chosen), means))
     return rows
 
 
 def score_model(model: str, segmenter: Segmenter, pairs: Sequence[RealPair]) -> list[RealPairScores]:
     """``model`` on every kind of pair, from both inputs."""
-    return _rows(model, pairs, REAL_INPUTS,
-                 lambda pair, source: segmenter.segment_grey(getattr(pair, source).astype(np.float32)).labels)
+    return score_predictions(predict_real_pairs(model, segmenter, pairs))
+
+
+def floor_predictions(pairs: Sequence[RealPair]) -> RealPredictions:
+    """The floor's labels for every pair (its prediction needs no input: ``"any"``)."""
+    return RealPredictions(FLOOR_NAME, pairs, {"any": [floor_labels(pair.labels) for pair in pairs]})
 
 
 def score_floor(pairs: Sequence[RealPair]) -> list[RealPairScores]:
-    """The floor on every kind of pair (its prediction needs no input)."""
-    return _rows(FLOOR_NAME, pairs, ("any",), lambda pair, source: floor_labels(pair.labels))
+    """The floor on every kind of pair."""
+    return score_predictions(floor_predictions(pairs))

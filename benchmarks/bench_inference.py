@@ -6,6 +6,10 @@ loaded, for comparison.
 
     python benchmarks/bench_inference.py                    # the bundled default (space/model)
     python benchmarks/bench_inference.py --model runs/amfl/model --runs 50 --threads 2
+    python benchmarks/bench_inference.py --model space/model runs/real-image-v1/model --threads 2
+
+With several folders, each is timed in turn in the same process, so they are compared on
+the same machine under the same load.
 """
 
 import argparse
@@ -23,7 +27,7 @@ GOAL_MS = 25.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder or Hub id")
+    parser.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="model folders or Hub ids")
     parser.add_argument("--runs", type=int, default=50, help="timed forward passes")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--size", type=int, default=128, help="image height and width")
@@ -31,16 +35,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaded = amfl.hub.from_pretrained(args.model)
-    parameters = sum(parameter.numel() for parameter in loaded.parameters())
-    model = loaded if args.plain else inference_ready(loaded)
-    milliseconds = median_latency_ms(model, (args.size, args.size), runs=args.runs)
-    print(
-        f"{args.model} ({'as loaded' if args.plain else 'inference_ready'}): {parameters / 1e6:.3f} M parameters; median {milliseconds:.2f} ms per "
-        f"{args.size} x {args.size} image (batch 1, {torch.get_num_threads()} CPU threads, {args.runs} runs; "
-        f"goal under {GOAL_MS:.0f} ms)"
-    )
-
+    for source in args.model:
+        loaded = amfl.hub.from_pretrained(source)
+        parameters = sum(parameter.numel() for parameter in loaded.parameters())
+        model = loaded if args.plain else inference_ready(loaded)
+        milliseconds = median_latency_ms(model, (args.size, args.size), runs=args.runs)
+        print(
+            f"{source} ({'as loaded' if args.plain else 'inference_ready'}): {parameters / 1e6:.3f} M parameters; "
+            f"median {milliseconds:.2f} ms per {args.size} x {args.size} image (batch 1, "
+            f"{torch.get_num_threads()} CPU threads, {args.runs} runs; goal under {GOAL_MS:.0f} ms)"
+        )
 
 if __name__ == "__main__":
     main()

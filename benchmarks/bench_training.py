@@ -10,6 +10,11 @@ whatever Accelerate picks (a GPU if present).
     python benchmarks/bench_training.py --mixed_precision bf16 --channels_last --batch_size 64
     python benchmarks/bench_training.py --presets amfl-small --discriminator_width 16 \
         --batch_size 16 --steps 12 [--channels_last]           # the bundled model's CPU run
+    python benchmarks/bench_training.py --presets amfl-small --discriminator_width 16 \
+        --batch_size 16 --steps 12 --channels_last --no-gan --size 96   # generator alone, 96 x 96
+
+``--no-gan`` times the generator-only step (the trainer's ``--no-gan``); ``--size`` the side of
+the square training crops.
 """
 
 import argparse
@@ -27,20 +32,25 @@ PRESETS = ("amfl-paper", "amfl-small")
 
 def images_per_second(
     accelerator: Accelerator, preset: str, batch_size: int, steps: int, warmup: int, channels_last: bool,
-    discriminator_width: int,
+    discriminator_width: int | None, size: int,
 ) -> float:
+    """Training images per second; ``discriminator_width`` None times the generator alone."""
     torch.manual_seed(0)
-    generator, discriminator = create_model(preset), create_discriminator(base_width=discriminator_width)
+    networks = [create_model(preset)]
+    if discriminator_width is not None:
+        networks.append(create_discriminator(base_width=discriminator_width))
     if channels_last:
-        generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
-    optimizers = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (generator, discriminator)]
-    generator, discriminator, *optimizers = accelerator.prepare(generator, discriminator, *optimizers)
+        networks = [network.to(memory_format=torch.channels_last) for network in networks]
+    optimizers = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in networks]
+    prepared = accelerator.prepare(*networks, *optimizers)
+    networks, optimizers = prepared[: len(networks)], prepared[len(networks) :]
     step = AdversarialStep(
-        accelerator, generator, optimizers[0], create_loss("lovasz"), discriminator, optimizers[1],
+        accelerator, networks[0], optimizers[0], create_loss("lovasz"),
+        networks[1] if len(networks) > 1 else None, optimizers[1] if len(optimizers) > 1 else None,
         channels_last=channels_last,
     )
-    images = torch.rand(batch_size, 1, 128, 128, device=accelerator.device)
-    labels = torch.randint(0, 4, (batch_size, 128, 128), device=accelerator.device)
+    images = torch.rand(batch_size, 1, size, size, device=accelerator.device)
+    labels = torch.randint(0, 4, (batch_size, size, size), device=accelerator.device)
     for _ in range(warmup):
         step(images, labels)
     _synchronise(accelerator)
@@ -67,7 +77,12 @@ def main() -> None:
     parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
     parser.add_argument("--channels_last", action="store_true")
     parser.add_argument("--discriminator_width", type=int, default=64, help="the PatchGAN's first width")
+    parser.add_argument("--gan", action=argparse.BooleanOptionalAction, default=True,
+                        help="time the adversarial step (--no-gan: the generator alone)")
+    parser.add_argument("--size", type=int, default=128, help="side of the square training crops, pixels (multiple of 16)")
     args = parser.parse_args()
+    if args.size < 16 or args.size % 16:
+        parser.error(f"--size must be a multiple of 16 of at least 16; got {args.size}")
     accelerator = Accelerator(mixed_precision=args.mixed_precision)
     on_gpu = accelerator.device.type == "cuda"
     batch_size = args.batch_size or (64 if on_gpu else 8)
@@ -79,13 +94,15 @@ def main() -> None:
         device = f"CPU, {torch.get_num_threads()} threads"
     print(
         f"device: {device}; batch {batch_size}; {args.mixed_precision}; channels_last {args.channels_last}; "
-        f"discriminator width {args.discriminator_width}"
+        f"{f'discriminator width {args.discriminator_width}' if args.gan else 'no GAN'}; {args.size} x {args.size}"
     )
     for preset in args.presets:
         rate = images_per_second(
-            accelerator, preset, batch_size, steps, args.warmup, args.channels_last, args.discriminator_width
+            accelerator, preset, batch_size, steps, args.warmup, args.channels_last,
+            args.discriminator_width if args.gan else None, args.size,
         )
-        print(f"{preset}: {rate:.1f} images/s, {rate / batch_size:.2f} steps/s (G + D update + loss check)")
+        updated = "G + D update" if args.gan else "G update"
+        print(f"{preset}: {rate:.1f} images/s, {rate / batch_size:.2f} steps/s ({updated} + loss check)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import yaml
 
 import amfl.evaluate
 from amfl.evaluate import evaluate_models, load_test_pairs, main
@@ -54,6 +55,30 @@ def test_evaluate_writes_every_table_and_figure(tmp_path, tiny_models, training_
     assert "authors' way: eager float32 forward, batch 1" in table4 and "ours: amfl.segmentation per-image path" in table4
     table1 = (out / "table1.md").read_text()
     assert "| with-gan | NestedUNet | paper, Table I |" in table1 and "without-gan" not in table1
+
+
+def test_card_flag_lists_the_test_split_and_every_kind_of_real_pair(tmp_path, tiny_models, training_h5):
+    out = tmp_path / "results"
+    arguments = [str(tiny_models[0]), "--h5", str(training_h5), "--out", str(out), "--max_samples", "8",
+                 "--timing_runs", "2", "--real_pairs", "validation", "--card"]
+    assert main(arguments) == 0
+    card = (tiny_models[0] / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["datasets"] == ["pommier-lowres-13434-overlapping-pairs", "adir-mfish-real-pairs"]
+    results = metadata["model-index"][0]["results"]
+    configs = [result["dataset"].get("config") for result in results]
+    assert configs == [None, "overlapping-raw", "overlapping-masked", "touching-raw", "touching-masked"]
+    assert {result["dataset"]["split"] for result in results[1:]} == {"validation"}
+    record = json.loads((out / "evaluation.json").read_text())
+    pommier_dice = {item["type"]: item["value"] for item in results[0]["metrics"]}["dice"]
+    assert pommier_dice == pytest.approx(record["models"][0]["dice"], abs=1e-4)
+    real_rows = [row for row in record["real_pairs"]["rows"] if row["model"] == "with-gan"]
+    assert [{item["type"]: item["value"] for item in result["metrics"]}["dice"] for result in results[1:]] == [
+        pytest.approx(row["dice"], abs=1e-4) for row in real_rows
+    ]
+    assert "python -m amfl.evaluate " + " ".join(arguments) in card
+    assert (out / "real_failures_with-gan.png").stat().st_size > 1000
+    assert "Not evaluated yet" in (tiny_models[1] / "README.md").read_text()  # not passed: untouched
 
 
 def test_evaluate_reports_a_missing_folder_clearly(tmp_path, capsys, training_h5):

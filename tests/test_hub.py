@@ -13,6 +13,7 @@ import yaml
 from huggingface_hub.errors import RemoteEntryNotFoundError
 
 import amfl.hub
+from amfl.hub import CardEvaluation
 from amfl.models import NestedUNet, PatchDiscriminator, create_discriminator, create_model
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 
@@ -159,26 +160,32 @@ def test_card_without_metrics_says_not_evaluated(saved_generator):
 
 def test_card_carries_the_measured_metrics_and_command(tmp_path):
     metrics = {"dice": 97.1234, "hausdorff": 1.25, "iou_class_3": 90.5}
-    create_model("amfl-small", base_width=4).save_pretrained(
-        tmp_path, model_card_kwargs={"metrics": metrics, "dataset": "me/chromosomes", "command": "python x.py"}
-    )
+    real = {"dice": 61.5}
+    evaluations = [
+        CardEvaluation("me/chromosomes", metrics, "python x.py"),
+        CardEvaluation("me/real-pairs", real, "python y.py", subset="overlapping-raw"),
+    ]
+    create_model("amfl-small", base_width=4).save_pretrained(tmp_path, model_card_kwargs={"evaluations": evaluations})
     metadata = card_metadata(tmp_path)
-    assert metadata["datasets"] == ["me/chromosomes"]
-    reported = metadata["model-index"][0]["results"][0]["metrics"]
-    assert {item["type"]: item["value"] for item in reported} == metrics
+    assert metadata["datasets"] == ["me/chromosomes", "me/real-pairs"]
+    results = metadata["model-index"][0]["results"]
+    assert [{item["type"]: item["value"] for item in result["metrics"]} for result in results] == [metrics, real]
+    assert results[1]["dataset"]["config"] == "overlapping-raw" and results[1]["dataset"]["split"] == "test"
     text = (tmp_path / "README.md").read_text()
-    assert "python x.py" in text and "| dice | 97.1234 | % |" in text
+    assert "python x.py\npython y.py" in text
+    assert "| me/chromosomes, test | 97.1234 | 1.2500 | 90.5000 |" in text
+    assert "| me/real-pairs (overlapping-raw), test | 61.5000 | - | - |" in text
 
 
 @pytest.mark.parametrize(
-    ("card", "message"),
+    ("scores", "message"),
     [
-        ({"metrics": {"dice": 90.0}}, "needs the dataset"),
+        ({"metrics": {"dice": 90.0}, "dataset": "a/b", "command": ""}, "command that measured"),
         ({"metrics": {"accuracy": 90.0}, "dataset": "a/b", "command": "c"}, "unknown metric"),
         ({"metrics": {"dice": float("nan")}, "dataset": "a/b", "command": "c"}, "finite"),
-        ({"metrics": {}}, "empty"),
+        ({"metrics": {}, "dataset": "a/b", "command": "c"}, "no metrics"),
     ],
 )
-def test_card_refuses_scores_without_provenance_or_with_bad_values(tmp_path, card, message):
+def test_card_refuses_scores_without_provenance_or_with_bad_values(scores, message):
     with pytest.raises(ValueError, match=message):
-        create_model("amfl-small", base_width=4).save_pretrained(tmp_path, model_card_kwargs=card)
+        CardEvaluation(**scores)

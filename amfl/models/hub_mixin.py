@@ -16,7 +16,8 @@ networks); ``amfl.hub`` is the public entry that does.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -49,7 +50,7 @@ _LISTED_TENSORS = 8
 class AmflHubMixin(PyTorchModelHubMixin):
     """Hub save/load for AMFL networks; mix into an ``nn.Module`` with typed keyword arguments.
 
-    ``save_pretrained(folder, model_card_kwargs={"metrics": ..., "dataset": ..., "command": ...})``
+    ``save_pretrained(folder, model_card_kwargs={"evaluations": [CardEvaluation(...), ...]})``
     writes config.json, model.safetensors and README.md; ``push_to_hub`` uploads the same.
     """
 
@@ -76,24 +77,10 @@ class AmflHubMixin(PyTorchModelHubMixin):
             save_directory, config=config, model_card_kwargs=model_card_kwargs, **kwargs
         )
 
-    def generate_model_card(
-        self,
-        *,
-        metrics: Mapping[str, float] | None = None,
-        dataset: str | None = None,
-        command: str | None = None,
-        dataset_split: str = "test",
-        license: str = "mit",
-    ) -> ModelCard:
+    def generate_model_card(self, *, evaluations: Sequence["CardEvaluation"] = (), license: str = "mit") -> ModelCard:
         """The card for these weights; see :func:`render_model_card` for the arguments."""
         return render_model_card(
-            self.hub_config,
-            summary=self.card_summary,
-            metrics=metrics,
-            dataset=dataset,
-            command=command,
-            dataset_split=dataset_split,
-            license=license,
+            self.hub_config, summary=self.card_summary, evaluations=evaluations, license=license,
             input_divisor=getattr(self, "input_divisor", None),
         )
 
@@ -192,14 +179,51 @@ def _list_names(names: list[str]) -> str:
     return f"{listed} and {hidden} more" if hidden > 0 else listed
 
 
+@dataclass(frozen=True)
+class CardEvaluation:
+    """Scores measured on one dataset (and subset), and the command that measured them.
+
+    Attributes:
+        dataset: Hub id or name of the dataset.
+        metrics: name -> value, names from ``amfl.metrics.METRIC_UNITS`` (percent,
+            Hausdorff in pixels).
+        command: the exact command that produced the scores, so anyone can rerun it.
+        split: the split scored.
+        subset: which part of the dataset, when it has several (``dataset_config`` in the
+            card's ``model-index``), e.g. "overlapping-raw".
+    """
+
+    dataset: str
+    metrics: Mapping[str, float]
+    command: str
+    split: str = "test"
+    subset: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.metrics:
+            raise ValueError(f"no metrics for {self.dataset!r}: a card lists only measured scores")
+        unknown = sorted(set(self.metrics) - set(METRIC_UNITS))
+        if unknown:
+            raise ValueError(f"unknown metric names {unknown}; accepted: {sorted(METRIC_UNITS)}")
+        not_finite = {name: value for name, value in self.metrics.items() if not math.isfinite(value)}
+        if not_finite:
+            raise ValueError(f"metric values must be finite numbers; got {not_finite}")
+        if not self.dataset or not self.command:
+            raise ValueError(
+                "scores on a card need the dataset they were measured on and the command that "
+                f"measured them; got dataset={self.dataset!r}, command={self.command!r}"
+            )
+
+    @property
+    def label(self) -> str:
+        return self.dataset + (f" ({self.subset})" if self.subset else "") + f", {self.split}"
+
+
 def render_model_card(
     config: Mapping[str, Any],
     *,
     summary: str,
-    metrics: Mapping[str, float] | None = None,
-    dataset: str | None = None,
-    command: str | None = None,
-    dataset_split: str = "test",
+    evaluations: Sequence[CardEvaluation] = (),
     license: str = "mit",
     input_divisor: int | None = None,
 ) -> ModelCard:
@@ -208,38 +232,36 @@ def render_model_card(
     Args:
         config: the saved config.json content (architecture and constructor arguments).
         summary: what the network is, one paragraph.
-        metrics: measured scores, name -> value, names from ``amfl.metrics.METRIC_UNITS``
-            (percent, Hausdorff in pixels). None: the card says the model is not evaluated.
-        dataset: Hub id of the dataset the scores were measured on (also listed as metadata).
-        command: the exact command that produced the scores, so anyone can re-run it.
-        dataset_split: the split the scores come from.
+        evaluations: the measured scores, one entry per dataset (and subset); none: the
+            card says the model is not evaluated.
         license: SPDX-style license id of the weights.
         input_divisor: what image height and width must be a multiple of (segmentation models).
     """
     architecture = config.get(ARCHITECTURE_KEY, "<missing>")
     arguments = {key: value for key, value in config.items() if key != ARCHITECTURE_KEY}
     model_name = f"AMFL {architecture} ({_format_arguments(arguments)})"
-    if metrics is not None:
-        _check_card_metrics(metrics, dataset, command)
     eval_results = [
         EvalResult(
             task_type=CARD_PIPELINE,
             task_name="Overlapping chromosome segmentation",
-            dataset_type=dataset,
-            dataset_name=dataset,
-            dataset_split=dataset_split,
+            dataset_type=evaluation.dataset,
+            dataset_name=evaluation.dataset,
+            dataset_config=evaluation.subset,
+            dataset_split=evaluation.split,
             metric_type=name,
             metric_name=f"{name} ({METRIC_UNITS[name]})",
             metric_value=round(float(value), 4),
         )
-        for name, value in (metrics or {}).items()
+        for evaluation in evaluations
+        for name, value in evaluation.metrics.items()
     ]
+    datasets = list(dict.fromkeys(evaluation.dataset for evaluation in evaluations))
     card_data = ModelCardData(
         library_name=CARD_LIBRARY,
         license=license,
         pipeline_tag=CARD_PIPELINE,
         tags=list(CARD_TAGS),
-        datasets=[dataset] if dataset else None,
+        datasets=datasets or None,
         model_name=model_name if eval_results else None,
         eval_results=eval_results or None,
     )
@@ -258,46 +280,31 @@ def render_model_card(
         "of it:\n\n```python\nimport amfl.hub\n\nmodel = amfl.hub.from_pretrained(repo_id_or_folder)\n```",
         "## Configuration\n\n"
         + markdown_table(("Argument", "Value"), [(key, str(value)) for key, value in config.items()]),
-        _evaluation_section(metrics, dataset, command, dataset_split),
+        _evaluation_section(evaluations),
     ]
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
 
 
-def _evaluation_section(
-    metrics: Mapping[str, float] | None, dataset: str | None, command: str | None, split: str
-) -> str:
-    if metrics is None:
+def _evaluation_section(evaluations: Sequence[CardEvaluation]) -> str:
+    """One row per evaluation, one column per metric, then the commands that measured them."""
+    if not evaluations:
         return (
             "## Evaluation\n\nNot evaluated yet: no scores have been measured for these "
             "weights, so this card reports none."
         )
-    rows = [(name, f"{float(value):.4f}", METRIC_UNITS[name]) for name, value in metrics.items()]
+    names = list(dict.fromkeys(name for evaluation in evaluations for name in evaluation.metrics))
+    header = ("Dataset", *(f"{name} ({METRIC_UNITS[name]})" for name in names))
+    rows = [
+        (evaluation.label, *(f"{float(evaluation.metrics[name]):.4f}" if name in evaluation.metrics else "-" for name in names))
+        for evaluation in evaluations
+    ]
+    commands = "\n".join(dict.fromkeys(evaluation.command for evaluation in evaluations))
     return (
-        f"## Evaluation\n\nMeasured on the {split} split of `{dataset}`: per image and per "
-        "class (background included), averaged over the four classes, then over images "
-        "(`amfl.metrics.score_batch`).\n\n"
-        + markdown_table(("Metric", "Value", "Unit"), rows)
-        + f"\n\nCommand:\n\n```bash\n{command}\n```"
+        "## Evaluation\n\nPer image and per class (background included), averaged over the "
+        "four classes, then over images (`amfl.metrics.score_batch`).\n\n"
+        + markdown_table(header, rows)
+        + f"\n\nMeasured with:\n\n```bash\n{commands}\n```"
     )
-
-
-def _check_card_metrics(
-    metrics: Mapping[str, float], dataset: str | None, command: str | None
-) -> None:
-    """Scores on a card need a known name, a finite value, and where they came from."""
-    if not metrics:
-        raise ValueError("metrics is empty; pass None for a model that is not evaluated yet")
-    unknown = sorted(set(metrics) - set(METRIC_UNITS))
-    if unknown:
-        raise ValueError(f"unknown metric names {unknown}; accepted: {sorted(METRIC_UNITS)}")
-    not_finite = {name: value for name, value in metrics.items() if not math.isfinite(value)}
-    if not_finite:
-        raise ValueError(f"metric values must be finite numbers; got {not_finite}")
-    if not dataset or not command:
-        raise ValueError(
-            "a card with metrics needs the dataset they were measured on and the command "
-            f"that measured them; got dataset={dataset!r}, command={command!r}"
-        )
 
 
 def _format_arguments(arguments: Mapping[str, Any]) -> str:

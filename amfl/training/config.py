@@ -17,10 +17,10 @@ from typing import Any
 
 from amfl.losses import SEGMENTATION_LOSSES
 from amfl.models import MODELS
+from amfl.training.augment import AUGMENTATIONS
 
 CONFIG_FILE = "training_config.json"
 MIXED_PRECISION = ("no", "fp16", "bf16")
-AUGMENTATIONS = ("flips", "rot90", "jitter")
 
 
 def _option(default: Any, help: str, **argparse_extra: Any) -> Any:
@@ -53,7 +53,7 @@ class TrainConfig:
     cpu: bool = _option(False, "run on the CPU even when a GPU is present (with torchrun: one CPU process per rank)")
     mixed_precision: str = _option("no", "autocast precision", choices=MIXED_PRECISION)
     channels_last: bool = _option(False, "NHWC memory layout: faster convolutions on recent GPUs, and on a 2-core CPU about 1.3x for the small preset (benchmarks/bench_training.py)")
-    augment: list[str] = _option([], "training augmentations (default none)", nargs="*", choices=AUGMENTATIONS)
+    augment: list[str] = _option([], "training augmentations (default none; see amfl.training.augment)", nargs="*", choices=tuple(AUGMENTATIONS))
     eval_batch_size: int = _option(128, "images per evaluation step and process")
     num_workers: int = _option(0, "data loader worker processes")
     # Data.
@@ -63,6 +63,11 @@ class TrainConfig:
     raw_labels: bool = _option(False, "train on the uncleaned labels")
     image_pad_value: float = _option(0.0, "grey value padding 94x93 to 128x128 (the paper used 255)")
     max_samples: int | None = _option(None, "use at most this many samples of each split (smoke runs)")
+    # ADIR sources beside the Pommier pairs (amfl.training.mixture).
+    pommier_train_count: int | None = _option(None, "train on the first N Pommier training pairs only (default all)")
+    synthetic_count: int = _option(0, "add N synthetic pairs with unlabelled neighbours made from the ADIR training cases")
+    real_repeats: int = _option(0, "add the real ADIR training-split pairs (128 x 128 windows), each N times; with this or --synthetic_count, the epoch kept is the best on Pommier and real validation pairs together")
+    adir_dir: Path | None = _option(None, "ADIR M-FISH folder (default $AMFL_ADIR, else ../shared/data/adir-mfish)")
     # Output.
     output_dir: Path = _option(Path("runs/amfl"), "folder for checkpoints, logs, the model and metrics")
     resume: bool = _option(False, "continue from the newest checkpoint in output_dir")
@@ -78,7 +83,10 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size", "discriminator_width"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
-        for name in ("base_width", "max_samples"):
+        for name in ("synthetic_count", "real_repeats"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more; got {getattr(self, name)}")
+        for name in ("base_width", "max_samples", "pommier_train_count"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 when given; got {getattr(self, name)}")
         if self.push_to_hub and not self.hub_model_id:

@@ -7,7 +7,8 @@ Images go through ``amfl.data.protocol.model_arrays`` with the run's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -20,10 +21,8 @@ from amfl.data.protocol import Splits, model_arrays, split_pairs
 from amfl.metrics import NUM_CLASSES
 from amfl.models import MODELS
 from amfl.preprocessing import Preprocessor
+from amfl.training.augment import AUGMENTATIONS, PHOTOMETRIC
 from amfl.training.config import TrainConfig
-
-#: Intensity jitter: each image is multiplied by a factor drawn from [1 - x, 1 + x].
-JITTER_AMPLITUDE = 0.1
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,11 @@ class TrainingData:
     splits: Splits | None = None
     #: How the images were prepared; saved with the model for inference.
     preprocessor: Preprocessor = Preprocessor()
+    #: Further validation sets by name (the real pairs, :mod:`amfl.training.mixture`): the
+    #: epoch kept is the one with the best mean Dice over ``validation`` and these.
+    extra_validation: Mapping[str, SplitTensors] = field(default_factory=dict)
+    #: Training samples per source, when the training split mixes sources.
+    composition: Mapping[str, int] = field(default_factory=dict)
 
 
 def training_preprocessor(config: TrainConfig) -> Preprocessor:
@@ -103,40 +107,41 @@ def from_splits(splits: Splits, config: TrainConfig, facts: DatasetFacts | None 
 
 
 class AugmentedSplit(Dataset):
-    """Training samples with the chosen random augmentations applied per sample.
+    """Training samples with the chosen random augmentations (:mod:`amfl.training.augment`)
+    applied per sample, in that module's order.
 
-    Flips and 90-degree rotations move image and labels together (the classes stay the same:
-    which chromosome is "1" depends on the label map, not on orientation). Jitter scales
-    the intensities only, then clips to 0..1.
+    Geometric ones move image and labels together (the classes stay the same: which
+    chromosome is "1" depends on size, not on orientation or position). After a photometric
+    one the image is normalised again by ``preprocessor``, as inference would normalise it.
     """
 
-    def __init__(self, split: SplitTensors, augmentations: list[str]) -> None:
-        self.split = split
-        self.augmentations = frozenset(augmentations)
-        if "rot90" in self.augmentations and split.images.shape[-1] != split.images.shape[-2]:
+    def __init__(self, split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor) -> None:
+        unknown = sorted(set(augmentations) - AUGMENTATIONS.keys())
+        if unknown:
+            raise ValueError(f"unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
+        if "rot90" in augmentations and split.images.shape[-1] != split.images.shape[-2]:
             raise ValueError(f"rot90 augmentation needs square images; got {tuple(split.images.shape[-2:])}")
+        self.split = split
+        self.steps = [AUGMENTATIONS[name] for name in AUGMENTATIONS if name in augmentations]
+        self.renormalise = not PHOTOMETRIC.isdisjoint(augmentations)
+        self.preprocessor = preprocessor
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         image, labels = self.split.images[index], self.split.labels[index]
-        if "flips" in self.augmentations:
-            if torch.rand(()) < 0.5:
-                image, labels = image.flip(-1), labels.flip(-1)
-            if torch.rand(()) < 0.5:
-                image, labels = image.flip(-2), labels.flip(-2)
-        if "rot90" in self.augmentations:
-            turns = int(torch.randint(0, 4, ()))
-            image, labels = image.rot90(turns, (-2, -1)), labels.rot90(turns, (-2, -1))
-        if "jitter" in self.augmentations:
-            factor = 1 + JITTER_AMPLITUDE * (2 * torch.rand(()) - 1)
-            image = (image * factor).clamp(0, 1)
-        return image, labels
+        for augmentation in self.steps:
+            image, labels = augmentation(image, labels)
+        if self.renormalise:
+            image = torch.from_numpy(self.preprocessor.normalise(image.numpy()))
+        return image.contiguous(), labels.contiguous()
 
 
-def training_set(split: SplitTensors, augmentations: list[str]) -> Dataset:
-    return AugmentedSplit(split, augmentations) if augmentations else TensorDataset(split.images, split.labels)
+def training_set(split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor) -> Dataset:
+    if not augmentations:
+        return TensorDataset(split.images, split.labels)
+    return AugmentedSplit(split, augmentations, preprocessor)
 
 
 def evaluation_set(split: SplitTensors) -> Dataset:

@@ -30,11 +30,14 @@ from amfl.models import create_discriminator, create_model
 from amfl.scoring import evaluate
 from amfl.training import publish, state
 from amfl.training.config import TrainConfig
-from amfl.training.data import TrainingData, evaluation_set, load_training_data, training_set
+from amfl.training.data import TrainingData, evaluation_set, training_set
+from amfl.training.mixture import load_run_data
 from amfl.training.replicas import broadcast_buffers, replicas_agree
 from amfl.training.step import AdversarialStep, LossTracker
 
 LOG_FILE = "log.jsonl"
+#: Name of the run's own validation split among its validation sets.
+MAIN_VALIDATION = "validation"
 TRACKER_PROJECT = "amfl"
 
 
@@ -66,7 +69,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         config.output_dir.mkdir(parents=True, exist_ok=True)
         config.save(config.output_dir)
     with accelerator.main_process_first():
-        data = data or load_training_data(config, progress=progress and accelerator.is_main_process)
+        data = data or load_run_data(config, progress=progress and accelerator.is_main_process)
     _check_data(data, config)
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
@@ -83,15 +86,18 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     # A ragged last batch is dropped (its samples come back in other epochs' shuffles): some
     # baselines batch-normalise pooled features and cannot train on a batch of one.
     train_loader = DataLoader(
-        training_set(data.train, config.augment), batch_size=config.batch_size, shuffle=True,
+        training_set(data.train, config.augment, data.preprocessor), batch_size=config.batch_size, shuffle=True,
         num_workers=config.num_workers, drop_last=len(data.train) > config.batch_size * accelerator.num_processes,
     )
-    validation_loader, test_loader = (
-        DataLoader(evaluation_set(split), batch_size=config.eval_batch_size) for split in (data.validation, data.test)
+    validation_sets = {MAIN_VALIDATION: data.validation, **data.extra_validation}
+    loaders = [
+        DataLoader(evaluation_set(split), batch_size=config.eval_batch_size)
+        for split in (data.test, *validation_sets.values())
+    ]
+    generator, generator_optimizer, train_loader, test_loader, *validation_loaders = accelerator.prepare(
+        generator, generator_optimizer, train_loader, *loaders
     )
-    generator, generator_optimizer, train_loader, validation_loader, test_loader = accelerator.prepare(
-        generator, generator_optimizer, train_loader, validation_loader, test_loader
-    )
+    validation_loaders = dict(zip(validation_sets, validation_loaders, strict=True))
     discriminator_optimizer = None
     if discriminator is not None:
         discriminator_optimizer = _adam(discriminator, config.lr_discriminator, config)
@@ -116,18 +122,25 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         train_loader.set_epoch(epoch)
         losses = _train_epoch(accelerator, step, train_loader, epoch, config)
         broadcast_buffers(accelerator, generator)
-        validation = evaluate(accelerator, generator, validation_loader, f"validation {epoch}", progress)
-        improved = run_state.record(epoch, validation.means["dice"])
+        validation = {
+            name: evaluate(accelerator, generator, loader, f"validation {name} {epoch}", progress).means
+            for name, loader in validation_loaders.items()
+        }
+        selection_dice = sum(means["dice"] for means in validation.values()) / len(validation)
+        improved = run_state.record(epoch, selection_dice)
         if improved and accelerator.is_main_process:
             publish.save_model(accelerator.unwrap_model(generator), config, data.preprocessor, None, "")
         record = {
             "epoch": epoch, "seconds": round(time.perf_counter() - started, 3), "loss": losses,
-            "validation": validation.means, "best_epoch": run_state.best_epoch,
+            **{_validation_key(name): means for name, means in validation.items()},
+            "selection_dice": selection_dice, "best_epoch": run_state.best_epoch,
         }
         _log(accelerator, config, record)
         _save_checkpoint(accelerator, config, run_state)
+        parts = "" if len(validation) == 1 else " (" + ", ".join(
+            f"{name} {means['dice']:.4f}" for name, means in validation.items()) + ")"
         accelerator.print(
-            f"epoch {epoch}: validation Dice {validation.means['dice']:.4f} "
+            f"epoch {epoch}: validation Dice {selection_dice:.4f}{parts} "
             f"(best {run_state.best_dice:.4f} at epoch {run_state.best_epoch})"
         )
     accelerator.wait_for_everyone()
@@ -198,9 +211,16 @@ def _save_checkpoint(accelerator: Accelerator, config: TrainConfig, run_state: s
     accelerator.wait_for_everyone()
 
 
+def _validation_key(name: str) -> str:
+    """Log key of a validation set: ``validation`` for the main one, ``validation_<name>``."""
+    return "validation" if name == MAIN_VALIDATION else f"validation_{name}"
+
+
 def _log(accelerator: Accelerator, config: TrainConfig, record: dict) -> None:
     flat = {f"loss/{k}": v for k, v in record["loss"].items()}
-    flat.update({f"validation/{k}": v for k, v in record["validation"].items()})
+    for key in (key for key in record if key.startswith("validation")):
+        flat.update({f"{key}/{k}": v for k, v in record[key].items()})
+    flat["selection_dice"] = record["selection_dice"]
     accelerator.log(flat, step=record["epoch"])
     if accelerator.is_main_process:
         with open(config.output_dir / LOG_FILE, "a", encoding="utf-8") as log:

@@ -9,6 +9,7 @@ from typing import Any
 
 from amfl.data.card import DatasetFacts, write_dataset_card
 from amfl.data.export import HubPushError
+from amfl.hub import CardEvaluation
 from amfl.metrics import BatchScores
 from amfl.preprocessing import Preprocessor
 from amfl.training.config import TrainConfig
@@ -51,8 +52,8 @@ def save_model(
     """The generator as a ``from_pretrained`` folder with the preprocessing it was trained
     with; its card carries ``scores`` when given."""
     folder = model_dir(config)
-    card = {} if scores is None else {"metrics": scores.summary(), "dataset": dataset_name(config), "command": command}
-    generator.save_pretrained(folder, model_card_kwargs=card)
+    evaluations = [] if scores is None else [CardEvaluation(dataset_name(config), scores.summary(), command)]
+    generator.save_pretrained(folder, model_card_kwargs={"evaluations": evaluations})
     preprocessor.save(folder)
     config.save(folder)
     return folder

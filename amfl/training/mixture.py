@@ -1,0 +1,79 @@
+"""The real-image training set: Pommier pairs beside pairs drawn from the ADIR metaphases.
+
+Two ADIR sources can join the Pommier training pairs, both from the training cases of the
+recorded case split only (:func:`amfl.data.adir.case_split`):
+
+- synthetic pairs with unlabelled neighbours (:func:`amfl.data.synthetic.synthesise` with
+  ``REAL_NEIGHBOURS``), made from the training cases' isolated chromosomes;
+- the real training pairs (overlapping and touching) as 128 x 128 windows of their
+  metaphases (:mod:`amfl.data.real_windows`), repeated so that 133 pairs weigh enough
+  beside thousands of others (augmentation makes each repeat different).
+
+With either source, the real validation-split pairs (as windows) become a second
+validation set, and the epoch kept is the one with the best mean of the two sets' Dice, so
+the model chosen is good on real pairs without losing the Pommier ones. The real test
+pairs are never read here: they are ``amfl.evaluate``'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from amfl.data.adir import list_metaphases
+from amfl.data.pairs import OverlapPairs
+from amfl.data.real_pairs import extract_real_pairs
+from amfl.data.real_windows import real_windows
+from amfl.data.synthetic import REAL_NEIGHBOURS, ingredients_from, synthesise
+from amfl.preprocessing import Preprocessor
+from amfl.training.config import TrainConfig
+from amfl.training.data import SplitTensors, TrainingData, load_training_data
+
+#: Name of the second validation set in the log and on the progress line.
+REAL_VALIDATION = "real"
+
+
+def uses_adir(config: TrainConfig) -> bool:
+    """Whether the run trains on ADIR-derived pairs (and so also selects on real ones)."""
+    return config.synthetic_count > 0 or config.real_repeats > 0
+
+
+def load_run_data(config: TrainConfig, progress: bool = True) -> TrainingData:
+    """The data a run of ``config`` trains on: the Pommier splits, with the ADIR sources
+    when it asks for them."""
+    data = load_training_data(config, progress=progress)
+    return add_adir_sources(data, config, progress) if uses_adir(config) else data
+
+
+def concatenate(parts: list[SplitTensors]) -> SplitTensors:
+    return SplitTensors(torch.cat([part.images for part in parts]), torch.cat([part.labels for part in parts]))
+
+
+def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = True) -> TrainingData:
+    """``data`` (the Pommier splits) with the ADIR sources of ``config`` added to its
+    training split and the real validation pairs as the second validation set; the
+    Pommier training pairs are cut to ``config.pommier_train_count`` when given."""
+    metaphases = list_metaphases(config.adir_dir)
+    real = extract_real_pairs(metaphases, progress=progress)
+    preprocessor: Preprocessor = data.preprocessor
+    pommier = data.train
+    if config.pommier_train_count is not None:
+        pommier = SplitTensors(pommier.images[: config.pommier_train_count], pommier.labels[: config.pommier_train_count])
+    parts, composition = [pommier], {"pommier": len(pommier)}
+    if config.synthetic_count:
+        synthetic = synthesise(config.synthetic_count, ingredients_from(metaphases), seed=config.seed, neighbours=REAL_NEIGHBOURS)
+        parts.append(SplitTensors.from_pairs(synthetic, preprocessor))
+        composition["synthetic_with_neighbours"] = len(synthetic)
+    if config.real_repeats:
+        windows = real_windows(real.select(split="train"), metaphases)
+        repeated = OverlapPairs(np.tile(windows.images, (config.real_repeats, 1, 1)), np.tile(windows.labels, (config.real_repeats, 1, 1)))
+        parts.append(SplitTensors.from_pairs(repeated, preprocessor))
+        composition["real_training_windows"] = len(repeated)
+        composition["distinct_real_training_pairs"] = len(windows)
+    validation = SplitTensors.from_pairs(real_windows(real.select(split="validation"), metaphases), preprocessor)
+    composition["real_validation_pairs"] = len(validation)
+    return dataclasses.replace(
+        data, train=concatenate(parts), extra_validation={REAL_VALIDATION: validation}, composition=composition,
+    )

@@ -1,0 +1,211 @@
+"""amfl.training.mixture: the ADIR sources beside the Pommier pairs (synthetic pairs with
+neighbours, repeated real training windows), the real validation pairs as a second
+validation set, no real test pair anywhere, and selection on the mean of both Dice values."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import amfl.hub
+from amfl.data.adir import default_adir_dir, list_metaphases
+from amfl.data.pairs import OverlapPairs
+from amfl.data.real_pairs import extract_real_pairs
+from amfl.data.real_windows import real_windows
+from amfl.preprocessing import Preprocessor
+from amfl.training import TrainConfig, loop, mixture, train
+from amfl.training.data import SplitTensors, TrainingData
+from amfl.training.mixture import REAL_VALIDATION, add_adir_sources, uses_adir
+from amfl.training.state import checkpoint_dir
+from conftest import make_pairs
+
+SYNTHETIC, REPEATS, POMMIER = 8, 2, 4
+
+
+def pommier_like(train_count: int = 10, other_count: int = 4) -> TrainingData:
+    """Small Pommier-like splits of bar pairs, 94 x 93 padded to 128 x 128."""
+    def split(count: int, seed: int) -> SplitTensors:
+        return SplitTensors.from_pairs(make_pairs(count, seed=seed), Preprocessor())
+
+    return TrainingData(split(train_count, 0), split(other_count, 1), split(other_count, 2))
+
+
+def label_keys(labels: torch.Tensor) -> set[bytes]:
+    return {sample.numpy().tobytes() for sample in labels}
+
+
+@pytest.fixture(scope="module")
+def adir():
+    """(metaphases, real pairs) of the ADIR set."""
+    if not (default_adir_dir() / "SHA256SUMS").is_file():
+        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
+    metaphases = list_metaphases()
+    return metaphases, extract_real_pairs(metaphases, progress=False)
+
+
+@pytest.fixture(scope="module")
+def mixed(adir):
+    """(Pommier-like data, it with the ADIR sources, the splits of every real pair
+    ``real_windows`` was asked for)."""
+    data = pommier_like()
+    config = TrainConfig(synthetic_count=SYNTHETIC, real_repeats=REPEATS, pommier_train_count=POMMIER)
+    asked: list[str] = []
+    original = mixture.real_windows
+
+    def spy(pairs, metaphases, *args, **kwargs):
+        asked.extend(pair.cluster.split for pair in pairs)
+        return original(pairs, metaphases, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mixture, "real_windows", spy)
+        result = add_adir_sources(data, config, progress=False)
+    return data, result, asked
+
+
+def test_uses_adir_only_when_asked():
+    assert not uses_adir(TrainConfig())
+    assert uses_adir(TrainConfig(synthetic_count=1))
+    assert uses_adir(TrainConfig(real_repeats=1))
+    assert not uses_adir(TrainConfig(pommier_train_count=5))
+
+
+@pytest.mark.parametrize("settings", [{"synthetic_count": -1}, {"real_repeats": -2}, {"pommier_train_count": 0}])
+def test_bad_mixture_counts_are_refused(settings):
+    with pytest.raises(ValueError, match=next(iter(settings))):
+        TrainConfig(**settings)
+
+
+def test_the_training_split_holds_each_source_in_its_count(adir, mixed):
+    _, real = adir
+    data, result, _ = mixed
+    real_train = len(real.select(split="train"))
+    real_validation = len(real.select(split="validation"))
+    assert real_train > 0 and real_validation > 0
+    assert len(result.train) == POMMIER + SYNTHETIC + REPEATS * real_train
+    assert dict(result.composition) == {
+        "pommier": POMMIER, "synthetic_with_neighbours": SYNTHETIC,
+        "real_training_windows": REPEATS * real_train, "distinct_real_training_pairs": real_train,
+        "real_validation_pairs": real_validation,
+    }
+    assert set(result.extra_validation) == {REAL_VALIDATION}
+    assert len(result.extra_validation[REAL_VALIDATION]) == real_validation
+    # The first Pommier pairs lead; the Pommier validation and test splits are untouched.
+    assert torch.equal(result.train.images[:POMMIER], data.train.images[:POMMIER])
+    assert torch.equal(result.train.labels[:POMMIER], data.train.labels[:POMMIER])
+    assert result.validation is data.validation and result.test is data.test
+
+
+def test_every_added_sample_is_network_ready(mixed):
+    _, result, _ = mixed
+    for split in (result.train, result.extra_validation[REAL_VALIDATION]):
+        assert split.images.dtype == torch.float32 and split.labels.dtype == torch.int64
+        assert split.images.shape[1:] == (1, 128, 128) and split.labels.shape[1:] == (128, 128)
+        assert float(split.images.min()) >= 0 and float(split.images.max()) <= 1
+        assert torch.allclose(split.images.amax(dim=(1, 2, 3)), torch.ones(len(split)))  # per-image max 1
+        assert int(split.labels.min()) >= 0 and int(split.labels.max()) <= 3
+    synthetic = result.train.labels[POMMIER : POMMIER + SYNTHETIC]
+    assert all((labels == 3).any() for labels in synthetic), "a synthetic pair without overlap"
+
+
+def test_the_real_training_windows_are_repeated_identically(adir, mixed):
+    metaphases, real = adir
+    _, result, _ = mixed
+    count = len(real.select(split="train"))
+    start = POMMIER + SYNTHETIC
+    first = slice(start, start + count)
+    second = slice(start + count, start + 2 * count)
+    assert torch.equal(result.train.images[first], result.train.images[second])
+    assert torch.equal(result.train.labels[first], result.train.labels[second])
+    expected = SplitTensors.from_pairs(real_windows(real.select(split="train"), metaphases), Preprocessor())
+    assert torch.equal(result.train.labels[first], expected.labels)
+    assert torch.allclose(result.train.images[first], expected.images)
+
+
+def test_the_real_validation_set_is_the_validation_split_windows(adir, mixed):
+    metaphases, real = adir
+    _, result, _ = mixed
+    expected = SplitTensors.from_pairs(real_windows(real.select(split="validation"), metaphases), Preprocessor())
+    assert torch.equal(result.extra_validation[REAL_VALIDATION].labels, expected.labels)
+    assert torch.allclose(result.extra_validation[REAL_VALIDATION].images, expected.images)
+
+
+def test_no_real_test_pair_reaches_training_or_validation(adir, mixed):
+    metaphases, real = adir
+    _, result, asked = mixed
+    assert set(asked) == {"train", "validation"}, f"real_windows was asked for pairs of {sorted(set(asked))}"
+    test_windows = real_windows(real.select(split="test"), metaphases)
+    test_keys = label_keys(torch.from_numpy(test_windows.labels.astype(np.int64)))
+    assert len(test_keys) == len(test_windows)  # distinct, so the check below can tell them apart
+    seen = label_keys(result.train.labels) | label_keys(result.extra_validation[REAL_VALIDATION].labels)
+    assert not test_keys & seen, f"{len(test_keys & seen)} real test pairs in the training or validation data"
+
+
+def tiny_config(tmp_path, epochs: int) -> TrainConfig:
+    return TrainConfig(
+        model="amfl-small", base_width=4, discriminator_width=8, batch_size=8, epochs=epochs, quiet=True,
+        output_dir=tmp_path, cpu=True,
+    )
+
+
+def with_real_validation() -> TrainingData:
+    """Pommier-like splits, and as the second validation set bar pairs twice as large (so
+    the two sets' Dice differ even for a model that has learnt nothing yet)."""
+    data = pommier_like(train_count=16, other_count=8)
+    small = make_pairs(8, seed=5, shape=(64, 64))
+    twice = np.ones((2, 2), np.uint8)
+    large = OverlapPairs(np.kron(small.images, twice.astype(small.images.dtype)), np.kron(small.labels, twice))
+    real = SplitTensors.from_pairs(large, Preprocessor())
+    return TrainingData(data.train, data.validation, data.test, extra_validation={REAL_VALIDATION: real})
+
+
+def test_a_run_logs_both_validation_sets_and_selects_on_their_mean(tmp_path):
+    """Two tiny epochs with a second validation set: both logged, ``selection_dice`` their
+    mean, the epoch kept the best of that mean."""
+    result = train(tiny_config(tmp_path, 2), data=with_real_validation(), command="python train_accelerate.py --tiny")
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in log] == [1, 2]
+    for record in log:
+        assert isinstance(record["validation"], dict) and isinstance(record["validation_real"], dict)
+        assert record["validation"]["dice"] != pytest.approx(record["validation_real"]["dice"])
+        mean = (record["validation"]["dice"] + record["validation_real"]["dice"]) / 2
+        assert record["selection_dice"] == pytest.approx(mean)
+    best = max(log, key=lambda record: record["selection_dice"])  # the first of equals, as the loop keeps
+    assert log[-1]["best_epoch"] == best["epoch"] == result.state.best_epoch
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["best_epoch"] == best["epoch"]
+    assert metrics["best_validation_dice"] == pytest.approx(best["selection_dice"])
+
+
+#: Validation Dice per set and epoch for the run below: the best mean (epoch 2) is neither
+#: the best of the Pommier validation (epoch 1) nor of the real one (epoch 3).
+SCRIPTED_DICE = {"validation": [60.0, 55.0, 30.0], REAL_VALIDATION: [30.0, 70.0, 75.0]}
+
+
+def test_the_epoch_kept_is_the_best_mean_not_the_best_of_one_set(tmp_path, monkeypatch):
+    """With the validation Dice scripted, the run keeps epoch 2 (means 45, 62.5, 52.5): its
+    log, metrics and the saved model's weights are epoch 2's."""
+    real_evaluate = loop.evaluate
+
+    def scripted(accelerator, generator, loader, description, progress):
+        scores = real_evaluate(accelerator, generator, loader, description, progress)
+        if not description.startswith("validation "):
+            return scores
+        _, name, epoch = description.split()
+        return SimpleNamespace(means={**scores.means, "dice": SCRIPTED_DICE[name][int(epoch) - 1]})
+
+    monkeypatch.setattr(loop, "evaluate", scripted)
+    result = train(tiny_config(tmp_path, 3), data=with_real_validation(), command="python train_accelerate.py --tiny")
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [record["selection_dice"] for record in log] == [45.0, 62.5, 52.5]
+    assert [record["best_epoch"] for record in log] == [1, 2, 2]
+    assert [record["validation_real"]["dice"] for record in log] == SCRIPTED_DICE[REAL_VALIDATION]
+    assert json.loads((tmp_path / "metrics.json").read_text())["best_epoch"] == 2
+    kept = amfl.hub.from_pretrained(result.model_dir).state_dict()
+    for epoch, same in ((2, True), (3, False)):
+        saved = load_file(checkpoint_dir(tmp_path, epoch) / "model.safetensors")
+        assert all(torch.equal(kept[key], saved[key]) for key in saved) is same, f"kept model vs epoch {epoch}"
