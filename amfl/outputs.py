@@ -1,12 +1,20 @@
 """What a batch of segmented images leaves on disk: ground truths matched to images by
 name, output file names, label maps and pictures per image, and one CSV of results.
-Shared by the command line (``amfl.predict``) and the app's downloads (``amfl.demo``)."""
+Shared by the command line (``amfl.predict``) and the app's downloads (``amfl.demo``).
+
+Every file is written through :func:`atomic_write`: to a temporary name in its folder, then
+renamed into place, so a full disk or a killed process never leaves a partial file under
+the final name."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from amfl.metrics import METRIC_NAMES, METRIC_UNITS
@@ -29,6 +37,15 @@ RESULT_COLUMNS = (
     "inference_ms",
     *METRIC_COLUMNS.values(),
 )
+#: What :func:`save_results` appends to an output stem.
+OUTPUT_SUFFIXES = ("_labels.png", "_overlay.png", "_difference.png")
+#: Longest file name of the common file systems (ext4, XFS, APFS, NTFS), bytes.
+MAX_NAME_BYTES = 255
+#: Longest output stem: room is left for the longest suffix.
+MAX_STEM_BYTES = MAX_NAME_BYTES - max(len(suffix.encode()) for suffix in OUTPUT_SUFFIXES)
+#: Temporary files of :func:`atomic_write` start with this (hidden, and short whatever the
+#: final name, so that a name near the length limit still gets a temporary).
+TEMPORARY_PREFIX = ".amfl-partial-"
 
 
 def match_ground_truths(
@@ -64,20 +81,33 @@ def _truth_stem(path: Path) -> str:
 
 def output_stems(names: Sequence[str]) -> list[str]:
     """File-name stems for the outputs of ``names``, distinct even when two inputs share a
-    stem (``a.png`` and ``a.tif`` -> ``a_png``, ``a_tif``; repeated names get a number)."""
+    stem (``a.png`` and ``a.tif`` -> ``a_png``, ``a_tif``; repeated names get a number), also
+    on file systems that ignore case, and short enough for the longest output suffix within
+    ``MAX_NAME_BYTES``: a longer stem is cut and ends in ``~`` and a hash of the whole name."""
     stems = [Path(name).stem for name in names]
-    clashing = {stem for stem in stems if stems.count(stem) > 1}
+    counts = Counter(stem.casefold() for stem in stems)
     taken: set[str] = set()
     result = []
     for name, stem in zip(names, stems, strict=True):
-        candidate = Path(name).name.replace(".", "_") if stem in clashing else stem
-        unique, number = candidate, 1
-        while unique in taken:
+        candidate = Path(name).name.replace(".", "_") if counts[stem.casefold()] > 1 else stem
+        unique, number = _fit_stem(candidate, name), 1
+        while unique.casefold() in taken:
             number += 1
-            unique = f"{candidate}_{number}"
-        taken.add(unique)
+            unique = _fit_stem(candidate, name, f"_{number}")
+        taken.add(unique.casefold())
         result.append(unique)
     return result
+
+
+def _fit_stem(stem: str, name: str, tail: str = "") -> str:
+    """``stem + tail``, or when longer than ``MAX_STEM_BYTES`` in UTF-8, the start of ``stem``
+    with ``~`` and 8 hex digits of a hash of ``name`` (names sharing a long prefix differ)."""
+    if len((stem + tail).encode()) <= MAX_STEM_BYTES:
+        return stem + tail
+    mark = "~" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    room = MAX_STEM_BYTES - len((mark + tail).encode())
+    cut = stem.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return cut + mark + tail
 
 
 def result_row(analysis: Analysis) -> dict[str, object]:
@@ -98,23 +128,73 @@ def result_row(analysis: Analysis) -> dict[str, object]:
     return row
 
 
-def write_csv(rows: Iterable[Mapping[str, object]], path: Path | str) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return Path(path)
+def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
+    """Write ``path`` all or nothing: ``write(temporary)`` fills a temporary file of the same
+    folder and type (``.amfl-partial-<random><suffix>``), which is synced and renamed over
+    ``path``. On any failure the temporary is removed, a file already at ``path`` is left as
+    it was, and an OSError names ``path`` rather than the temporary."""
+    path = Path(path)
+    temporary = _new_temporary(path)
+    try:
+        write(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
+    return path
+
+
+def _new_temporary(path: Path) -> Path:
+    """An empty new file beside ``path``, created with the usual permissions (umask)."""
+    while True:
+        temporary = path.with_name(f"{TEMPORARY_PREFIX}{secrets.token_hex(6)}{path.suffix[:16]}")
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return temporary
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(path)) from error
+
+
+def write_csv(
+    rows: Iterable[Mapping[str, object]], path: Path | str, columns: Sequence[str] = RESULT_COLUMNS
+) -> Path:
+    """The rows as a CSV with a header of ``columns`` (cells missing from a row are empty),
+    written atomically."""
+    rows = list(rows)
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(columns), restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)
 
 
 def save_results(analysis: Analysis, folder: Path | str, stem: str, opacity: float = 0.5) -> list[Path]:
     """Write ``<stem>_labels.png`` (palette label map), ``<stem>_overlay.png`` and, with a
-    ground truth, ``<stem>_difference.png`` into ``folder``; returns the paths."""
+    ground truth, ``<stem>_difference.png`` into ``folder``, each atomically; returns the
+    paths. An OSError names the file that could not be written."""
     folder = Path(folder)
+    labels, overlay = analysis.segmentation.labels, analysis.segmentation.overlay(opacity)
     paths = [
-        save_label_png(analysis.segmentation.labels, folder / f"{stem}_labels.png"),
-        save_png(analysis.segmentation.overlay(opacity), folder / f"{stem}_overlay.png"),
+        atomic_write(folder / f"{stem}_labels.png", lambda temporary: save_label_png(labels, temporary)),
+        atomic_write(folder / f"{stem}_overlay.png", lambda temporary: save_png(overlay, temporary)),
     ]
     difference = analysis.difference()
     if difference is not None:
-        paths.append(save_png(difference, folder / f"{stem}_difference.png"))
+        paths.append(
+            atomic_write(folder / f"{stem}_difference.png", lambda temporary: save_png(difference, temporary))
+        )
     return paths
+
+
+def output_paths(folder: Path | str, stem: str) -> list[Path]:
+    """Every file :func:`save_results` may write for ``stem``."""
+    return [Path(folder) / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES]

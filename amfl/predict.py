@@ -5,26 +5,50 @@
 
 For each image ``x.png`` it writes ``x_labels.png`` (palette PNG whose pixel values are the
 classes 0-3, shown in the paper's colours), ``x_overlay.png`` and, with a ground truth,
-``x_difference.png``; one ``results.csv`` holds the areas, the inference time and, with a
-ground truth, the eight metrics of each image. A file that cannot be read is skipped with a
-message; the others are still processed.
+``x_difference.png``; one ``results.csv`` lists every file of the folder with its ``status``
+(``ok``, ``failed: <reason>``, or ``skipped: hidden file ...``), the areas, the inference
+time, with a ground truth the eight metrics, and the ``notes`` the app shows (alpha channel
+ignored, image inverted, unusable ground truth). A file that cannot be read, segmented or
+written costs only itself: one line on stderr names it and the error, its row says why, its
+outputs are removed (an older run's included) and the next file is processed. Files whose
+names start with a dot (``.DS_Store``, macOS ``._x.png``) are not segmented but listed.
+
+Every output is written to a temporary name and renamed into place, so an interrupted run
+or a full disk never leaves a partial file under its final name. A stale ``results.csv`` is
+removed at the start; each row goes to ``results.partial.csv`` as soon as its file is done,
+and ``results.csv`` is written (atomically) at the end, when the partial file is removed.
+
+Exit status: 0 every file was segmented and written; 1 nothing was written (no files, the
+model cannot be loaded, the output folder refuses writes, no image could be segmented, or
+``results.csv`` cannot be written); 2 bad arguments; 3 some files failed, the others are
+written and ``results.csv`` says which; 130 interrupted (the rows done are in
+``results.partial.csv``).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
-from amfl.outputs import TRUTH_SUFFIXES, match_ground_truths, output_stems, result_row, save_results, write_csv
+from amfl.outputs import (
+    RESULT_COLUMNS,
+    TRUTH_SUFFIXES,
+    match_ground_truths,
+    output_paths,
+    output_stems,
+    result_row,
+    save_results,
+    write_csv,
+)
 from amfl.reading import InputError
 from amfl.segmentation import (
     DEFAULT_THREADS,
     MODEL_ENV,
-    Analysis,
     Segmenter,
     analyse,
     limit_threads,
@@ -32,12 +56,32 @@ from amfl.segmentation import (
 )
 
 CSV_NAME = "results.csv"
+#: The rows written so far, while a run is going on (what an interrupted run leaves).
+PARTIAL_CSV_NAME = "results.partial.csv"
+#: Columns of results.csv: the app's table with each file's status and notes.
+CSV_COLUMNS = ("file", "status", *RESULT_COLUMNS[1:], "notes")
+OK = "ok"
+HIDDEN_STATUS = "skipped: hidden file (name starts with a dot)"
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EPILOG = f"""exit status:
+  {EXIT_OK}    every file was segmented and its outputs written
+  {EXIT_FATAL}    nothing was written: no files, the model cannot be loaded, the output folder
+       refuses writes, no image could be segmented, or {CSV_NAME} cannot be written
+  {EXIT_USAGE}    bad arguments
+  {EXIT_FAILED}    some files failed (cannot be read, segmented or written); the others are
+       written and the status column of {CSV_NAME} says which and why
+  {EXIT_INTERRUPTED}  interrupted; the rows of the files done are in {PARTIAL_CSV_NAME}
+
+Files whose names start with a dot are not segmented; {CSV_NAME} lists them as skipped.
+Outputs are written to temporary names and renamed into place: no partial files."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m amfl.predict",
         description="Segment overlapping chromosome images: label maps, overlays and a CSV.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input_dir", type=Path, help="folder of images (PNG, TIFF, JPEG, BMP)")
     parser.add_argument("output_dir", type=Path, help="folder for the results (created if needed)")
@@ -84,20 +128,87 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 
 def list_files(folder: Path) -> list[Path]:
-    """The visible files of ``folder``, sorted; what is not an image is skipped later, with a
-    message, since the reader judges files by content rather than by name."""
-    return sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+    """The files of ``folder``, sorted, hidden ones (names starting with a dot) included;
+    what is not an image is reported later, since the reader judges files by content."""
+    return sorted(path for path in folder.iterdir() if path.is_file())
+
+
+def is_hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+class ResultsTable:
+    """``results.csv`` of a run, safe on the way: a stale one is removed at the start, each
+    row is appended to ``results.partial.csv`` as soon as its file is done, and
+    :meth:`finish` writes ``results.csv`` atomically and removes the partial file.
+
+    Raises OSError when the folder cannot be created or written into."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path, self.partial = folder / CSV_NAME, folder / PARTIAL_CSV_NAME
+        self.rows: list[dict[str, object]] = []
+        self.path.unlink(missing_ok=True)
+        self._handle = open(self.partial, "w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._handle, fieldnames=CSV_COLUMNS, restval="")
+        self._writer.writeheader()
+        self._handle.flush()
+        #: Whether ``results.partial.csv`` holds every row so far.
+        self.partial_complete = True
+
+    def add(self, row: dict[str, object]) -> str | None:
+        """Keep ``row`` and append it to the partial file; returns a warning when that fails
+        (the rows are still written to ``results.csv`` at the end)."""
+        self.rows.append(row)
+        if self._handle is None:
+            return None
+        try:
+            self._writer.writerow(row)
+            self._handle.flush()
+        except OSError as error:
+            self.partial_complete = False
+            self.close()
+            return f"warning: cannot update {self.partial}: {_describe(error)}; {CSV_NAME} is still written at the end"
+        return None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            try:
+                handle.close()
+            except OSError:
+                pass
+
+    def finish(self) -> Path:
+        """Write ``results.csv`` (atomically) and remove the partial file; OSError if not."""
+        self.close()
+        if not self.partial_complete:
+            self._remove_partial()  # an incomplete partial file must not linger
+        write_csv(self.rows, self.path, CSV_COLUMNS)
+        self._remove_partial()
+        return self.path
+
+    def _remove_partial(self) -> None:
+        try:
+            self.partial.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    images = list_files(args.input_dir)
+    files = list_files(args.input_dir)
+    hidden = [path for path in files if is_hidden(path)]
+    images = [path for path in files if not is_hidden(path)]
     if not images:
-        print(f"error: no files in {args.input_dir}", file=sys.stderr)
-        return 1
-    truths, unmatched = match_ground_truths(images, list_files(args.truth) if args.truth else [])
+        only = " (only hidden files, whose names start with a dot)" if hidden else ""
+        print(f"error: no files in {args.input_dir}{only}", file=sys.stderr)
+        return EXIT_FATAL
+    truth_files = [path for path in list_files(args.truth) if not is_hidden(path)] if args.truth else []
+    truths, unmatched = match_ground_truths(images, truth_files)
     # Images and their ground truths may share one folder: a truth is not segmented itself.
-    images = [image for image in images if image not in set(truths.values())]
+    truth_paths = set(truths.values())
+    images = [image for image in images if image not in truth_paths]
     unmatched = [truth for truth in unmatched if truth not in images]
     if args.truth and not args.quiet:
         print(f"{len(truths)} of {len(images)} images have a ground truth in {args.truth}"
@@ -107,30 +218,115 @@ def main(argv: Sequence[str] | None = None) -> int:
         segmenter = Segmenter.from_pretrained(resolve_model_source(args.model))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    rows, skipped = [], 0
+        return EXIT_FATAL
+    try:
+        table = ResultsTable(args.output_dir)
+    except OSError as error:
+        print(f"error: cannot write into {args.output_dir}: {_describe(error)}", file=sys.stderr)
+        return EXIT_FATAL
+    for path in hidden:
+        table.add({"file": path.name, "status": HIDDEN_STATUS})
+    failed = 0
     progress = tqdm(images, unit="image", disable=args.quiet, file=sys.stderr)
-    for image, stem in zip(progress, output_stems([path.name for path in images]), strict=True):
-        try:
-            analysis = analyse(segmenter, image, truths.get(str(image)))
-        except InputError as error:
-            skipped += 1
-            progress.write(f"skipped {error}", file=sys.stderr)
-            continue
-        _report_truth_problem(analysis, progress)
-        save_results(analysis, args.output_dir, stem, args.opacity)
-        rows.append(result_row(analysis))
-    csv_path = write_csv(rows, args.output_dir / CSV_NAME)
+
+    def report(line: str) -> None:
+        progress.write(line, file=sys.stderr)
+
+    try:
+        for image, stem in zip(progress, output_stems([path.name for path in images]), strict=True):
+            row = _process(segmenter, image, truths.get(str(image)), stem, args, report)
+            failed += row["status"] != OK
+            warning = table.add(row)
+            if warning:
+                report(warning)
+    except KeyboardInterrupt:
+        progress.close()
+        table.close()
+        kept = f"; the rows of the files done are in {table.partial}" if table.partial_complete else ""
+        print(f"interrupted after {len(table.rows) - len(hidden)} of {len(images)} files: "
+              f"{CSV_NAME} not written{kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.close()
+    try:
+        csv_path = table.finish()
+    except OSError as error:
+        kept = f"; the rows are in {table.partial}" if table.partial_complete and table.partial.exists() else ""
+        print(f"error: cannot write {error.filename or table.path}: {_describe(error)}{kept}", file=sys.stderr)
+        return EXIT_FATAL
+    segmented = len(images) - failed
     if not args.quiet:
-        print(f"segmented {len(rows)} of {len(images)} files into {args.output_dir} "
-              f"({skipped} skipped); per-image results in {csv_path}")
-    return 0 if rows else 1
+        skipped = f"; {len(hidden)} hidden file{'s' * (len(hidden) != 1)} skipped" if hidden else ""
+        print(f"segmented {segmented} of {len(images)} files into {args.output_dir} "
+              f"({failed} failed{skipped}); per-image results in {csv_path}")
+    if not segmented:
+        return EXIT_FATAL
+    return EXIT_FAILED if failed else EXIT_OK
 
 
-def _report_truth_problem(analysis: Analysis, progress: tqdm) -> None:
+def _process(
+    segmenter: Segmenter, image: Path, truth: Path | None, stem: str, args: argparse.Namespace,
+    report: Callable[[str], None],
+) -> dict[str, object]:
+    """Segment, score and write one image; its row of results.csv. A failure is reported and
+    returned as the row's status, with the image's outputs removed (none look current)."""
+    try:
+        analysis = analyse(segmenter, image, truth)
+    except Exception as error:  # one bad file must not end the batch
+        return _failed(image, stem, args.output_dir, _read_problem(error, image.name), report)
+    notes = list(analysis.segmentation.notes)
     if analysis.truth_problem:
-        progress.write(f"{analysis.name}: no metrics, {analysis.truth_problem}", file=sys.stderr)
+        report(f"{analysis.name}: no metrics, {analysis.truth_problem}")
+        notes.append(f"no metrics: {analysis.truth_problem}")
+    if not args.quiet:
+        for note in analysis.segmentation.notes:
+            report(f"{analysis.name}: {note}")
+    try:
+        written = save_results(analysis, args.output_dir, stem, args.opacity)
+    except Exception as error:
+        return _failed(image, stem, args.output_dir, _write_problem(error), report, notes)
+    except BaseException:
+        _remove_outputs(args.output_dir, stem)
+        raise
+    _remove_outputs(args.output_dir, stem, keep=written)  # e.g. an older run's difference image
+    return {**result_row(analysis), "status": OK, "notes": "; ".join(notes)}
+
+
+def _failed(
+    image: Path, stem: str, folder: Path, reason: str, report: Callable[[str], None], notes: Sequence[str] = ()
+) -> dict[str, object]:
+    report(f"failed {image.name}: {reason}")
+    _remove_outputs(folder, stem)
+    return {"file": image.name, "status": f"failed: {reason}", "notes": "; ".join(notes)}
+
+
+def _remove_outputs(folder: Path, stem: str, keep: Sequence[Path] = ()) -> None:
+    for path in output_paths(folder, stem):
+        if path not in keep:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # best effort: the row's status says what happened
+
+
+def _read_problem(error: Exception, name: str) -> str:
+    if isinstance(error, InputError):
+        message = str(error)
+        return message[len(name) + 2 :] if message.startswith(f"{name}: ") else message
+    if isinstance(error, OSError):
+        return f"cannot read: {_describe(error)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _write_problem(error: Exception) -> str:
+    if isinstance(error, OSError):
+        target = Path(error.filename).name if error.filename else "the outputs"
+        return f"cannot write {target}: {_describe(error)}"
+    return f"cannot write the outputs: {type(error).__name__}: {error}"
+
+
+def _describe(error: OSError) -> str:
+    """What went wrong, without the path: ``No space left on device``."""
+    return error.strerror or str(error)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ CSV of results (shared by the CLI and the app)."""
 from __future__ import annotations
 
 import csv
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,11 @@ from PIL import Image
 
 from amfl.metrics import score_batch
 from amfl.outputs import (
+    MAX_NAME_BYTES,
+    OUTPUT_SUFFIXES,
     RESULT_COLUMNS,
     TRUTH_SUFFIXES,
+    atomic_write,
     match_ground_truths,
     output_stems,
     result_row,
@@ -81,6 +86,88 @@ def test_output_stems_stay_distinct():
     assert output_stems(["a.png", "a.tif", "a.png"]) == ["a_png", "a_tif", "a_png_2"]
 
 
+def test_output_stems_differ_in_more_than_case():
+    """A.png and a.png would overwrite each other on macOS and Windows."""
+    assert output_stems(["A.png", "a.png", "a.tif"]) == ["A_png", "a_png_2", "a_tif"]
+
+
+def longest_output(stem: str) -> int:
+    return max(len(f"{stem}{suffix}".encode()) for suffix in OUTPUT_SUFFIXES)
+
+
+def test_long_names_sharing_a_prefix_get_distinct_stems_within_the_name_limit():
+    names = ["p" * 240 + "_one.png", "p" * 240 + "_two.png", "p" * 240 + "_one.png"]  # 248 characters
+    stems = output_stems(names)
+    assert len(set(stems)) == 3 and all(longest_output(stem) == MAX_NAME_BYTES for stem in stems)
+    assert all(stem.startswith("p" * 200) for stem in stems)
+    assert stems[2].endswith(stems[0][-9:] + "_2")  # "~" and the hash of the name, numbered
+    assert output_stems(names[:1]) == stems[:1]  # the same name, the same stem in every batch
+
+
+def test_long_names_are_cut_at_a_character_boundary():
+    [stem] = output_stems(["é" * 130 + ".png"])  # 260 bytes of UTF-8
+    assert longest_output(stem) <= MAX_NAME_BYTES and stem.startswith("é" * 110)
+    assert stem.encode().decode() == stem
+
+
+def test_short_names_are_left_as_they_are():
+    name = "q" * (MAX_NAME_BYTES - len("_difference.png")) + ".png"
+    assert output_stems([name]) == [name[:-4]]
+
+
+# --- Atomic writes ----------------------------------------------------------------------------
+
+
+def test_atomic_write_replaces_the_file_in_one_step(tmp_path):
+    path = tmp_path / "x.png"
+    path.write_bytes(b"old")
+    seen = []
+
+    def write(temporary):
+        seen.append(temporary)
+        assert temporary.parent == tmp_path and temporary.suffix == ".png" and temporary.name.startswith(".")
+        assert path.read_bytes() == b"old"  # the final name is untouched until the rename
+        temporary.write_bytes(b"new")
+
+    assert atomic_write(path, write) == path
+    assert path.read_bytes() == b"new" and list(tmp_path.iterdir()) == [path]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like a plainly written file
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / ("n" * 250 + ".png")  # a temporary must fit even beside a long name
+    path.write_bytes(b"old")
+
+    def write_half(temporary):
+        temporary.write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device", str(temporary))
+
+    with pytest.raises(OSError, match="No space left on device") as error:
+        atomic_write(path, write_half)
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(path)
+    assert path.read_bytes() == b"old" and list(tmp_path.iterdir()) == [path]
+
+
+def test_an_interrupted_atomic_write_leaves_no_temporary(tmp_path):
+    def interrupted(temporary):
+        temporary.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "x.csv", interrupted)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_too_long_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / ("n" * 300 + ".png")
+    with pytest.raises(OSError) as error:
+        atomic_write(path, lambda temporary: temporary.write_bytes(b"x"))
+    assert error.value.errno == errno.ENAMETOOLONG and error.value.filename == str(path)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- Result files and the CSV -----------------------------------------------------------------
 
 
@@ -125,3 +212,23 @@ def test_results_files_and_csv(tmp_path):
     assert reader.fieldnames == list(RESULT_COLUMNS)
     assert rows[0] == {column: str(value) for column, value in result_row(scored).items()}
     assert rows[1]["file"] == "plain.png" and rows[1]["dice_percent"] == ""
+
+
+def test_results_files_are_written_atomically(tmp_path, monkeypatch):
+    """The overlay dies half-way: no partial overlay under its name, no temporary left."""
+    import amfl.outputs
+
+    def half(pixels, path):
+        Path(path).write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(amfl.outputs, "save_png", half)
+    with pytest.raises(OSError) as error:
+        save_results(analysis("x.png"), tmp_path, "x")
+    assert error.value.filename == str(tmp_path / "x_overlay.png")
+    assert [path.name for path in tmp_path.iterdir()] == ["x_labels.png"]
+
+
+def test_csv_columns_may_be_chosen_and_missing_cells_are_empty(tmp_path):
+    path = write_csv([{"file": "a.png", "status": "ok"}, {"file": "b.png"}], tmp_path / "r.csv", ["file", "status"])
+    assert path.read_text(encoding="utf-8").splitlines() == ["file,status", "a.png,ok", "b.png,"]

@@ -1,5 +1,6 @@
 """python -m amfl.predict INPUT_DIR OUTPUT_DIR --model M: label PNGs, overlays, a CSV; bad
-files skipped. The model is the bundled trained one; the images are committed test-split crops."""
+files fail alone (exit status 3), listed with the reason. The model is the bundled trained
+one; the images are committed test-split crops. Write errors: test_predict_write_errors.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tifffile
 import torch
 from PIL import Image
 
-from amfl.predict import main
+from amfl.predict import EXIT_FAILED, main
 from amfl.segmentation import Segmenter, analyse
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
 
@@ -48,36 +49,47 @@ def read_rows(path):
         return list(csv.DictReader(handle))
 
 
-def test_folder_is_segmented_and_bad_files_are_skipped(folders, model_dir, capsys):
+def segmented(rows):
+    return [row for row in rows if row["status"] == "ok"]
+
+
+def test_folder_is_segmented_and_bad_files_fail_alone(folders, model_dir, capsys):
     images, truths, out = folders
     code = main([str(images), str(out), "--model", str(model_dir), "--truth", str(truths)])
     captured = capsys.readouterr()
-    assert code == 0
+    assert code == EXIT_FAILED
     assert {path.name for path in out.iterdir()} == {
         "one_labels.png", "one_overlay.png", "one_difference.png",
         "two_labels.png", "two_overlay.png", "results.csv",
     }
-    rows = read_rows(out / "results.csv")
-    assert [row["file"] for row in rows] == ["one.png", "two.tif"]
+    every = read_rows(out / "results.csv")
+    assert [(row["file"], row["status"][:20]) for row in every] == [
+        ("empty.png", "failed: the file is "),
+        ("notes.txt", "failed: not an image"),
+        ("one.png", "ok"),
+        ("two.tif", "ok"),
+    ]
+    assert every[0]["width_px"] == every[1]["area_overlap_px"] == ""
+    rows = segmented(every)
     expected = analyse(Segmenter.from_pretrained(model_dir), images / "one.png", truths / "one_label.png")
     assert float(rows[0]["dice_percent"]) == round(expected.scores["dice"], 4) > 95
     assert int(rows[0]["area_overlap_px"]) == int((expected.segmentation.labels == 3).sum())
     assert rows[1]["dice_percent"] == "" and (rows[1]["width_px"], rows[1]["height_px"]) == ("93", "94")
-    assert "skipped empty.png: the file is empty" in captured.err
-    assert "skipped notes.txt: not an image" in captured.err
+    assert "failed empty.png: the file is empty" in captured.err
+    assert "failed notes.txt: not an image" in captured.err and "Traceback" not in captured.err
     assert "4/4" in captured.err  # the tqdm progress bar
-    assert "segmented 2 of 4 files" in captured.out
+    assert "segmented 2 of 4 files" in captured.out and "(2 failed)" in captured.out
     with Image.open(out / "one_labels.png") as labels:
         assert labels.mode == "P"
         np.testing.assert_array_equal(np.asarray(labels), expected.segmentation.labels)
 
 
-def test_quiet_prints_only_the_skipped_files(folders, model_dir, capsys):
+def test_quiet_prints_only_the_failed_files(folders, model_dir, capsys):
     images, _, out = folders
-    assert main([str(images), str(out), "--model", str(model_dir), "--quiet"]) == 0
+    assert main([str(images), str(out), "--model", str(model_dir), "--quiet"]) == EXIT_FAILED
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("skipped") == 2 and "4/4" not in captured.err
+    assert len(captured.err.splitlines()) == captured.err.count("failed") == 2 and "4/4" not in captured.err
 
 
 def test_missing_input_folder_is_a_usage_error(tmp_path, capsys):
@@ -123,8 +135,8 @@ def test_without_model_or_amfl_model_it_says_to_give_one(folders, monkeypatch, c
 def test_amfl_model_is_used_without_model(folders, model_dir, monkeypatch):
     images, _, out = folders
     monkeypatch.setenv("AMFL_MODEL", str(model_dir))
-    assert main([str(images), str(out), "--quiet"]) == 0
-    assert [row["file"] for row in read_rows(out / "results.csv")] == ["one.png", "two.tif"]
+    assert main([str(images), str(out), "--quiet"]) == EXIT_FAILED
+    assert [row["file"] for row in segmented(read_rows(out / "results.csv"))] == ["one.png", "two.tif"]
 
 
 def test_folder_without_usable_images_fails(tmp_path, model_dir, capsys):
@@ -132,6 +144,7 @@ def test_folder_without_usable_images_fails(tmp_path, model_dir, capsys):
     (tmp_path / "in" / "a.txt").write_text("x")
     assert main([str(tmp_path / "in"), str(tmp_path / "out"), "--model", str(model_dir)]) == 1
     assert "segmented 0 of 1" in capsys.readouterr().out
+    assert read_rows(tmp_path / "out" / "results.csv")[0]["status"].startswith("failed: not an image")
 
 
 def test_module_runs_from_the_command_line(folders, model_dir):
@@ -140,16 +153,24 @@ def test_module_runs_from_the_command_line(folders, model_dir):
         [sys.executable, "-m", "amfl.predict", str(images), str(out), "--model", str(model_dir)],
         capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 0, result.stderr
-    assert len(read_rows(out / "results.csv")) == 2
+    assert result.returncode == EXIT_FAILED, result.stderr
+    assert len(segmented(read_rows(out / "results.csv"))) == 2
     assert "Traceback" not in result.stderr
 
 
 def test_images_and_ground_truths_may_share_a_folder(folders, model_dir, capsys):
     images, truths, out = folders
     (truths / "one_label.png").rename(images / "one_label.png")
-    assert main([str(images), str(out), "--model", str(model_dir), "--truth", str(images)]) == 0
-    rows = read_rows(out / "results.csv")
+    assert main([str(images), str(out), "--model", str(model_dir), "--truth", str(images)]) == EXIT_FAILED
+    rows = segmented(read_rows(out / "results.csv"))
     assert [row["file"] for row in rows] == ["one.png", "two.tif"]
     assert float(rows[0]["dice_percent"]) > 95 and rows[1]["dice_percent"] == ""
     assert "1 of 4 images have a ground truth" in capsys.readouterr().out
+
+
+def test_a_folder_of_good_images_exits_with_zero(folders, model_dir):
+    images, truths, out = folders
+    (images / "notes.txt").unlink(), (images / "empty.png").unlink()
+    assert main([str(images), str(out), "--model", str(model_dir), "--truth", str(truths), "--quiet"]) == 0
+    assert [row["status"] for row in read_rows(out / "results.csv")] == ["ok", "ok"]
+    assert not (out / "results.partial.csv").exists()
