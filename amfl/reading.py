@@ -1,17 +1,22 @@
 """Reading image and ground-truth files, for the app and the command line.
 
 A file is read with tifffile (TIFF) or Pillow (PNG, JPEG, BMP, ...), checked against the
-size limits before its pixels are decoded, and reduced to one grey channel in the file's own
-units. Every problem with an input file is an :class:`InputError` whose message names the
-file and says what is wrong, so a UI can show it instead of a traceback.
+size limits (file size, pixels a side, and the bytes its first page declares once decoded)
+before its pixels are decoded, and reduced to one grey channel in the file's own units.
+Every problem with an input file is an :class:`InputError` whose message names the file and
+says what is wrong, so a UI can show it instead of a traceback; what is read but not used (the
+pages or frames after the first, transparency) is said in notes.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageMode, UnidentifiedImageError
 
 from amfl.metrics import NUM_CLASSES
 from amfl.pictures import CLASS_COLOURS
@@ -20,6 +25,19 @@ from amfl.pictures import CLASS_COLOURS
 MAX_SIDE = 4096
 #: Largest accepted file, bytes (20 MB).
 MAX_FILE_BYTES = 20 * 1000 * 1000
+#: Largest accepted decoded page, bytes, computed from the dimensions a file declares before
+#: any pixel is decoded: a few MB of compressed zeros can declare gigabytes (1024 x 1024 pixels
+#: of 2000 samples: 2.1 GB). Sized for the largest ordinary image of the accepted size, RGBA at
+#: 16 bits a sample, MAX_SIDE x MAX_SIDE (134 MB): grey and RGB(A) at 8 or 16 bits and grey
+#: float32 or float64 always fit; only extra samples, or colour in 32- or 64-bit floats at
+#: full size, go over.
+MAX_DECODED_BYTES = MAX_SIDE * MAX_SIDE * 4 * 2
+#: Float grey levels are kept in the file's units unless their largest magnitude is over
+#: 2**64 or (non-zero) under 2**-64: then they are multiplied by a power of two, which keeps
+#: their ratios exactly, into 0.5..1. Larger values overflow float32 in sums and differences
+#: (background level, polarity midpoint) or do not fit float32 at all (float64 files);
+#: smaller ones fall below float32's precision. The segmentation uses relative levels only.
+_FLOAT_MAGNITUDE = 2.0**64
 #: ITU-R BT.601 luma weights: RGB -> grey the way most viewers do it.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _COLOURS = np.array(CLASS_COLOURS, dtype=np.float32)
@@ -37,9 +55,15 @@ class InputError(ValueError):
 def read_image(path: str | Path, *, palette_indices: bool = False) -> np.ndarray:
     """Pixels of an image file as stored: (H, W) or (H, W, C), any integer or float dtype.
 
-    Palette images come back as RGB(A) unless ``palette_indices`` (for index label maps).
+    Palette images come back as RGB(A) unless ``palette_indices`` (for index label maps); a
+    multi-page TIFF or an animation gives its first page or frame (:func:`read_pixels` says so).
     Raises InputError for a missing, empty, oversized, truncated or non-image file.
     """
+    return read_pixels(path, palette_indices=palette_indices)[0]
+
+
+def read_pixels(path: str | Path, *, palette_indices: bool = False) -> tuple[np.ndarray, list[str]]:
+    """:func:`read_image`, plus notes on what was not read ("read page 1 of 3; ...")."""
     path = Path(path)
     check_file(path)
     if _looks_like_tiff(path):
@@ -58,11 +82,12 @@ def read_image(path: str | Path, *, palette_indices: bool = False) -> np.ndarray
 def read_grey(path: str | Path) -> tuple[np.ndarray, list[str]]:
     """An image file -> (H, W) float32 grey in the file's units, plus notes on what was
     dropped on the way (see :func:`to_grey`); errors name the file."""
-    pixels = read_image(path)
+    pixels, notes = read_pixels(path)
     try:
-        return to_grey(pixels)
+        grey, more = to_grey(pixels)
     except InputError as error:
         raise InputError(f"{Path(path).name}: {error}") from None
+    return grey, notes + more
 
 
 def check_file(path: Path) -> None:
@@ -94,25 +119,68 @@ def _looks_like_tiff(path: Path) -> bool:
         return handle.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def _read_tiff(path: Path) -> np.ndarray:
-    """The first page of a TIFF; the dimensions are checked before the pixels are decoded."""
+def check_decoded_size(name: str, declared: str, decoded: int) -> None:
+    """Refuse a page of ``decoded`` bytes over MAX_DECODED_BYTES, before decoding it;
+    ``declared`` says what the file declares, for the message."""
+    if decoded > MAX_DECODED_BYTES:
+        raise _too_large(name, declared, decoded)
+
+
+def _too_large(name: str, declared: str, decoded: int, at_least: str = "") -> InputError:
+    return InputError(
+        f"{name}: the image declares {declared} ({at_least}{_megabytes(decoded)} MB once decoded; "
+        f"the limit is {_megabytes(MAX_DECODED_BYTES)} MB). Save a single grey-level or RGB page "
+        f"of at most {MAX_SIDE} x {MAX_SIDE} pixels, 8 or 16 bits a sample, and use that."
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.0f}" if size >= 1e7 else f"{size / 1e6:.3g}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _not_read(count: int, what: str) -> list[str]:
+    return [f"read {what} 1 of {count}; the other {what}s are ignored"] if count > 1 else []
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, list[str]]:
+    """The first page of a TIFF; its dimensions and decoded size are checked from its tags
+    before the pixels are decoded."""
     import tifffile
 
     with tifffile.TiffFile(path) as tiff:
         page = tiff.pages[0]
-        check_dimensions(path.name, int(page.imagelength), int(page.imagewidth))
+        height, width, depth = int(page.imagelength), int(page.imagewidth), int(page.imagedepth)
+        check_dimensions(path.name, height, width)
+        bits, samples = int(page.bitspersample), int(page.samplesperpixel)
+        itemsize = page.dtype.itemsize if page.dtype is not None else -(-bits // 8)
+        declared = f"{width} x {height} pixels (width x height)" + (f" x {depth} deep" if depth > 1 else "")
+        declared += f" with {_plural(samples, 'sample')} of {bits} bits"
+        check_decoded_size(path.name, declared, math.prod(page.shaped) * itemsize)
+        notes = _not_read(len(tiff.pages), "page")
         array = page.asarray()
     if array.ndim == 3 and array.shape[0] <= 4 < array.shape[-1]:
         array = np.moveaxis(array, 0, -1)  # planar RGB(A): samples first
-    return array
+    return array, notes
 
 
-def _read_with_pillow(path: Path, palette_indices: bool) -> np.ndarray:
+def _read_with_pillow(path: Path, palette_indices: bool) -> tuple[np.ndarray, list[str]]:
     try:
         with Image.open(path) as image:
             check_dimensions(path.name, image.height, image.width)
+            bands = Image.getmodebands(image.mode)
+            itemsize = np.dtype(ImageMode.getmode(image.mode).typestr).itemsize
+            declared = (
+                f"{image.width} x {image.height} pixels (width x height) in mode {image.mode} "
+                f"({_plural(bands, 'band')} of {8 * itemsize} bits)"
+            )
+            check_decoded_size(path.name, declared, image.width * image.height * bands * itemsize)
+            notes = _not_read(getattr(image, "n_frames", 1), "frame")
             image.load()
-            return _pillow_pixels(image, palette_indices)
+            return _pillow_pixels(image, palette_indices), notes
     except InputError:
         raise
     except UnidentifiedImageError:
@@ -120,12 +188,14 @@ def _read_with_pillow(path: Path, palette_indices: bool) -> np.ndarray:
             f"{path.name}: not an image file that can be read (accepted: PNG, TIFF 8/16-bit, "
             "JPEG, BMP)"
         ) from None
-    except Image.DecompressionBombError:
-        raise InputError(
-            f"{path.name}: the image is far larger than the limit of {MAX_SIDE} x {MAX_SIDE} "
-            "pixels"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # Pillow's own limit (Image.MAX_IMAGE_PIXELS), hit on opening; its warning only where
+        # warnings are errors. Pillow's message holds the declared pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        pixels = int(found.group(1)) if found else int(Image.MAX_IMAGE_PIXELS or 0)
+        declared = f"{pixels} pixels" if found else f"over {pixels} pixels"
+        raise _too_large(path.name, declared, pixels, at_least="at least ") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:  # damaged data
         raise InputError(f"{path.name}: the image data is damaged or truncated ({error})") from None
 
 
@@ -168,6 +238,8 @@ def to_grey(pixels: np.ndarray) -> tuple[np.ndarray, list[str]]:
     notes: list[str] = []
     if pixels.dtype.kind not in "biuf":
         raise InputError(f"pixels of type {pixels.dtype} are not grey levels")
+    if pixels.dtype.kind == "f":
+        _check_finite(pixels)
     if pixels.ndim == 3 and pixels.shape[-1] in (2, 4):
         alpha = pixels[..., -1]
         if alpha.min() < _opaque_value(pixels.dtype):
@@ -175,6 +247,8 @@ def to_grey(pixels: np.ndarray) -> tuple[np.ndarray, list[str]]:
         pixels = pixels[..., :-1]
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
+    if pixels.dtype.kind == "f":
+        pixels = _within_float32(pixels, notes)
     if pixels.ndim == 3 and pixels.shape[-1] == 3:
         pixels = pixels.astype(np.float32) @ _LUMA
     if pixels.ndim != 2:
@@ -182,10 +256,40 @@ def to_grey(pixels: np.ndarray) -> tuple[np.ndarray, list[str]]:
             f"an image of shape {pixels.shape} is neither grey nor RGB; expected height x width "
             "with 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) channels"
         )
-    grey = pixels.astype(np.float32)
-    if not np.isfinite(grey).all():
-        raise InputError("the image contains NaN or infinite values")
-    return grey, notes
+    return pixels.astype(np.float32), notes
+
+
+def _check_finite(pixels: np.ndarray) -> None:
+    """Refuse NaN or infinite values, counted by pixel (any of its samples)."""
+    finite = np.isfinite(pixels)
+    if finite.all():
+        return
+
+    def pixels_where(mask: np.ndarray) -> int:
+        return int(mask.reshape(mask.shape[:2] + (-1,)).any(axis=-1).sum())
+
+    total = math.prod(pixels.shape[:2])
+    raise InputError(
+        f"the image contains NaN or infinite values in {pixels_where(~finite)} of {total} pixels "
+        f"({pixels_where(np.isnan(pixels))} NaN, {pixels_where(np.isinf(pixels))} infinite); "
+        "give them a grey level (e.g. 0) and save the image again"
+    )
+
+
+def _within_float32(pixels: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Finite float grey levels, multiplied by a power of two into 0.5..1 when their largest
+    magnitude is outside 2**-64..2**64 (see _FLOAT_MAGNITUDE), with a note."""
+    if pixels.size == 0:
+        return pixels
+    peak = max(float(pixels.max()), -float(pixels.min()))
+    if peak == 0 or 1 / _FLOAT_MAGNITUDE <= peak <= _FLOAT_MAGNITUDE:
+        return pixels
+    exponent = int(np.frexp(peak)[1])
+    notes.append(
+        f"float grey levels as large as {peak:.3g} multiplied by 2^{-exponent}, to keep them "
+        "within float32 (the segmentation depends on relative grey levels only)"
+    )
+    return np.ldexp(pixels, -exponent)
 
 
 def _opaque_value(dtype: np.dtype) -> float:
