@@ -1,6 +1,13 @@
 """Train AMFL: `accelerate launch train_accelerate.py [options]` (or `python train_accelerate.py`).
 
 See `python train_accelerate.py --help`; the defaults are the paper's.
+
+Exit codes: 0 done; 1 training or the upload failed (the results so far are kept in
+--output_dir); 2 bad input: a bad option (argparse) or data that cannot be trained on, such as
+an --h5 file that is missing, not HDF5, damaged, of another layout or holding values the
+published files cannot (NaN, fractional or out-of-range grey levels, labels outside 0-4). Bad
+input is reported as one `error: <file>: <what is wrong>; expected <what>` line on stderr,
+without a traceback, and is found before anything is written: --output_dir is left as it was.
 """
 
 import sys

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 
 import amfl.hub
 from amfl.data.export import export_dataset
+from amfl.data.protocol import OVERLAP_LABEL
 from amfl.losses import create_loss, inverse_frequency_weights
-from amfl.metrics import BatchScores
+from amfl.metrics import NUM_CLASSES, BatchScores
 from amfl.models import create_discriminator, create_model
 from amfl.scoring import evaluate
 from amfl.training import publish, state
@@ -65,16 +66,20 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     )
     set_seed(config.seed)
     progress = not config.quiet
-    if accelerator.is_main_process:
-        config.output_dir.mkdir(parents=True, exist_ok=True)
-        config.save(config.output_dir)
+    # Everything that can refuse the run's inputs comes before the first write to
+    # output_dir, so a refused run leaves that folder (new or a previous run's) as it was.
+    checkpoint = state.latest_checkpoint(config.output_dir) if config.resume else None
+    source = "the data passed to train()" if data is not None else _data_source(config)
     with accelerator.main_process_first():
         data = data or load_run_data(config, progress=progress and accelerator.is_main_process)
-    _check_data(data, config)
+    _check_data(data, source)
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
     if config.init_from is not None:
         _initialise_from(generator, config.init_from)
+    if accelerator.is_main_process:
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        config.save(config.output_dir)
     discriminator = create_discriminator(base_width=config.discriminator_width) if config.gan else None
     if config.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
@@ -108,8 +113,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     )
 
     run_state = state.TrainerState()
-    if config.resume:
-        checkpoint = state.latest_checkpoint(config.output_dir)
+    if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
         run_state = state.read_state(checkpoint)
         accelerator.print(f"resuming after epoch {run_state.epochs_done} from {checkpoint}")
@@ -246,10 +250,31 @@ def _adam(module: nn.Module, learning_rate: float, config: TrainConfig) -> torch
     return torch.optim.Adam(module.parameters(), lr=learning_rate, betas=config.adam_betas)
 
 
-def _check_data(data: TrainingData, config: TrainConfig) -> None:
+def _data_source(config: TrainConfig) -> str:
+    return f"--h5 {config.h5}" if config.h5 is not None else "the rebuilt dataset"
+
+
+def _check_data(data: TrainingData, source: str) -> None:
+    """Refuse data the run cannot train, select or score on; ``source`` names its origin."""
     empty = [name for name in ("train", "validation", "test") if len(getattr(data, name)) == 0]
     if empty:
-        raise ValueError(f"no samples in the {', '.join(empty)} split(s); check --max_samples and the data source")
+        raise ValueError(
+            f"{source}: no samples in the {', '.join(empty)} split(s); expected at least one in each "
+            "of the paper's splits (80/20 train/test, the last 25% of train for validation; only "
+            f"test samples with overlap pixels, label {OVERLAP_LABEL}, are scored); check --max_samples and the data"
+        )
+    splits = {"train": data.train, "validation": data.validation, "test": data.test, **data.extra_validation}
+    for name, split in splits.items():
+        if not len(split):
+            continue
+        low, high = (int(value) for value in torch.aminmax(split.labels))
+        if low < 0 or high >= NUM_CLASSES:
+            found = f"{low}..{high}"
+            hint = " (4 is the raw labels' spline overshoot: train without --raw_labels)" if high == 4 else ""
+            raise ValueError(
+                f"{source}: the {name} split holds labels {found}; expected labels 0..{NUM_CLASSES - 1}, "
+                f"one per class of the network{hint}"
+            )
 
 
 def _available_trackers() -> list[str] | None:
