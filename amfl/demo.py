@@ -5,13 +5,30 @@ the components show in :mod:`amfl.demo_views`; this module lays out the page, ru
 handlers, and turns every problem with an input into a message on the page, never a
 traceback. The model is loaded once, in :func:`main`, and shared by all requests.
 
+Memory per session is bounded. Every API call is a session of its own, and Gradio keeps a
+session's ``gr.State`` for up to an hour (an hour after a browser tab closes, whatever the
+state's ``time_to_live``), so the state holds only a token. What a session needs to redraw
+its results (another image chosen, the opacity moved) is a :class:`amfl.demo_views.Kept`
+per image: the uint8 display image, label map and ground truth, 2 to 3 bytes a pixel
+(3 MB for a 1024 x 1024 image with ground truth; the float32 grey image and the analysis
+are not kept). These live in one :class:`amfl.demo_views.KeptResults` per app: a batch
+keeps its first results up to ``KEPT_SESSION_BYTES`` (48 MiB, one 4096 x 4096 image with
+ground truth), all sessions together at most ``KEPT_TOTAL_BYTES`` (192 MiB, the least
+recently used batch dropped first), and a batch is dropped ``KEPT_MAX_AGE_S`` (15 minutes)
+after it was made. A result no longer kept says so and asks for Segment again; the
+downloads stay for ``OUTPUT_MAX_AGE_S``.
+
+Numbers from the API are checked before any work (a ``gr.Error`` naming the problem); the
+model is named by folder name or Hub id, never by its server path.
+
 Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: the app's bundled one).
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,18 +37,32 @@ import gradio as gr
 import pandas as pd
 
 from amfl.demo_views import (
+    KEPT_MAX_AGE_S,
+    KEPT_SESSION_BYTES,
     MEASUREMENT_HEADERS,
     METRIC_HEADERS,
     OUTPUT_MAX_AGE_S,
     BatchViews,
+    Kept,
+    KeptResults,
     ResultViews,
     display_png,
     legend_html,
     output_folder,
+    page_text,
     result_views,
     updates,
 )
-from amfl.outputs import RESULT_COLUMNS, match_ground_truths, output_stems, result_row, save_results, write_csv
+from amfl.outputs import (
+    MAX_NAME_BYTES,
+    MAX_STEM_BYTES,
+    RESULT_COLUMNS,
+    match_ground_truths,
+    output_stems,
+    result_row,
+    save_results,
+    write_csv,
+)
 from amfl.reading import MAX_FILE_BYTES, MAX_SIDE, InputError
 from amfl.segmentation import MODEL_ENV, Analysis, Segmenter, analyse, limit_threads, resolve_model_source
 
@@ -45,6 +76,16 @@ UPLOAD_LIMIT = "64mb"
 #: Example images in an examples folder are ``example_<n>.png`` beside ``example_<n>_label.png``
 #: (written by ``python -m amfl.space examples``).
 EXAMPLE_PATTERN = "example_*[0-9].png"
+#: Gradio cuts the name of every file it serves to this many bytes, extension kept
+#: (``gradio_client.utils.strip_invalid_filename_characters``): a longer download name
+#: would lose its ``_labels``/``_overlay`` suffix, and two downloads would share a name.
+GRADIO_NAME_BYTES = 200
+#: Longest download stem: the longest output suffix still fits in ``GRADIO_NAME_BYTES``.
+DOWNLOAD_STEM_BYTES = GRADIO_NAME_BYTES - (MAX_NAME_BYTES - MAX_STEM_BYTES)
+#: Told when a result is no longer kept on the server (see the module docstring).
+GONE = (f"This result is no longer kept on the server (results are kept for "
+        f"{KEPT_MAX_AGE_S // 60} minutes, and only the latest ones): press Segment again, or "
+        "use the downloads.")
 
 
 def example_files(folder: Path | None) -> list[list[list[str]]]:
@@ -66,16 +107,43 @@ def _paths(files: str | Sequence[str] | None) -> list[str]:
     return [files] if isinstance(files, (str, Path)) else [str(path) for path in files]
 
 
+def check_opacity(opacity: object) -> float:
+    """``opacity`` as a float in 0..1, else a gr.Error saying what it must be (the slider
+    cannot send anything else; an API client can, and must hear it before any work)."""
+    if isinstance(opacity, bool) or not isinstance(opacity, (int, float)) or not math.isfinite(opacity) \
+            or not 0 <= opacity <= 1:
+        raise gr.Error(f"The overlay opacity must be a number from 0 to 1 (the slider's range); "
+                       f"got {opacity!r}.", print_exception=False)
+    return float(opacity)
+
+
 def _analyse_safely(segmenter: Segmenter, image: str, truth: Path | None) -> Analysis | str:
     """The analysis, or a message for the user; an unexpected failure is logged in full
-    for the operator and summarised for the user, and the batch goes on."""
+    for the operator and summarised for the user (without the upload folder's path), and
+    the batch goes on."""
     try:
         return analyse(segmenter, image, truth)
     except InputError as error:
         return str(error)
     except Exception as error:  # a bug must cost one image, not the page
         logger.exception("segmenting %s failed", image)
-        return f"{Path(image).name}: internal error ({type(error).__name__}: {error})"
+        folder = Path(image).parent
+        detail = str(error).replace(f"{folder}{os.sep}", "") if len(folder.parts) > 1 else str(error)
+        return f"{Path(image).name}: internal error ({type(error).__name__}: {detail})"
+
+
+def download_stems(names: Sequence[str]) -> list[str]:
+    """:func:`amfl.outputs.output_stems`, each within ``DOWNLOAD_STEM_BYTES`` so that Gradio
+    serves the downloads under their own, distinct names: a longer stem is cut and ends in
+    ``~`` and 8 hex digits of a hash of the whole stem."""
+    stems = []
+    for stem in output_stems(names):
+        if len(stem.encode()) > DOWNLOAD_STEM_BYTES:
+            mark = "~" + hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            room = DOWNLOAD_STEM_BYTES - len(mark)
+            stem = stem.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore") + mark
+        stems.append(stem)
+    return stems
 
 
 def segment_batch(
@@ -84,7 +152,9 @@ def segment_batch(
     truths: str | Sequence[str] | None,
     opacity: float,
 ) -> tuple[list[Analysis], list[str], list[str]]:
-    """Analyse the uploaded files: (analyses, downloadable files, problems for the user)."""
+    """Analyse the uploaded files: (analyses, downloadable files, problems for the user).
+    ``opacity`` is checked first (:func:`check_opacity`)."""
+    opacity = check_opacity(opacity)
     image_paths, truth_paths = _paths(images), _paths(truths)
     if not image_paths:
         return [], [], ["Upload at least one image (PNG, TIFF, JPEG or BMP)."]
@@ -104,72 +174,91 @@ def segment_batch(
     files: list[str] = []
     if analyses:
         folder = output_folder()
-        stems = output_stems([analysis.name for analysis in analyses])
+        stems = download_stems([analysis.name for analysis in analyses])
         for analysis, stem in zip(analyses, stems, strict=True):
             files += [str(path) for path in save_results(analysis, folder, stem, opacity)]
         files.append(str(write_csv([result_row(analysis) for analysis in analyses], folder / "results.csv")))
     return analyses, files, problems
 
 
-def status_markdown(analyses: Sequence[Analysis], problems: Sequence[str], total: int) -> str:
+def status_markdown(
+    analyses: Sequence[Analysis], problems: Sequence[str], total: int, shown: int | None = None
+) -> str:
+    """The status text; ``shown``: how many of the results can be shown again, if not all."""
     if total == 0:
         lead = "Upload one or more images, then press **Segment**."
     elif analyses:
         lead = f"Segmented {len(analyses)} of {total} images."
     else:
         lead = "No image could be segmented."
-    return "\n".join([lead, *(f"- {html.escape(problem)}" for problem in problems)])
+    lines = [lead, *(f"- {page_text(problem)}" for problem in problems)]
+    if shown is not None and shown < len(analyses):
+        lines.append(f"- only the first {shown} results can be shown here (the server keeps "
+                     f"{KEPT_SESSION_BYTES // 2**20} MB of results a visitor); the table and the "
+                     "downloads have them all")
+    return "\n".join(lines)
 
 
 class Page:
-    """The page's event handlers, bound to one loaded model."""
+    """The page's event handlers, bound to one loaded model and the store of the results
+    sessions can redraw (default: a new :class:`KeptResults` with the app's bounds)."""
 
-    def __init__(self, segmenter: Segmenter) -> None:
+    def __init__(self, segmenter: Segmenter, kept: KeptResults | None = None) -> None:
         self.segmenter = segmenter
+        self.kept = kept if kept is not None else KeptResults()
 
     def segment(
-        self, images: Sequence[str] | None, truths: Sequence[str] | None, opacity: float
+        self, images: Sequence[str] | None, truths: Sequence[str] | None, opacity: float,
+        previous: str | None = None,
     ) -> BatchViews:
-        """Button handler: run the batch, show the first result, offer the downloads.
-        Problems are listed in the status text; a warning pops up once per request."""
+        """Button handler: run the batch, show the first result, offer the downloads; the
+        session's ``previous`` batch is dropped from the store. Problems are listed in the
+        status text; a warning pops up once per request. A bad opacity raises gr.Error."""
         analyses, files, problems = segment_batch(self.segmenter, images, truths, opacity)
         if problems:
             more = f" (and {len(problems) - 1} more, listed on the page)" if len(problems) > 1 else ""
-            gr.Warning(html.escape(problems[0] + more))
-        names = [analysis.name for analysis in analyses]
+            gr.Warning(page_text(problems[0] + more))
+        token, kept = self.kept.keep([Kept.of(analysis) for analysis in analyses], replacing=previous)
+        names = [result.name for result in kept]
         return BatchViews(
-            analyses=analyses,
+            kept=token,
             chooser=gr.Dropdown(choices=names, value=names[0] if names else None),
-            status=status_markdown(analyses, problems, len(_paths(images))),
+            status=status_markdown(analyses, problems, len(_paths(images)), len(kept)),
             table=pd.DataFrame([result_row(analysis) for analysis in analyses], columns=list(RESULT_COLUMNS)),
             downloads=files or None,
-            result=result_views(analyses[0] if analyses else None, opacity),
+            result=result_views(kept[0] if kept else None, opacity),
         )
 
-    def show(self, analyses: list[Analysis], name: str | None, opacity: float) -> ResultViews:
+    def show(self, token: str | None, name: str | None, opacity: float) -> ResultViews:
         """Dropdown handler: the views of another image of the batch, without re-running."""
-        return result_views(_find(analyses, name), opacity)
+        opacity = check_opacity(opacity)
+        return result_views(self._find(token, name), opacity, notes=f"- {GONE}" if name else "")
 
-    def recolour(self, analyses: list[Analysis], name: str | None, opacity: float) -> str | None:
+    def recolour(self, token: str | None, name: str | None, opacity: float) -> str | None:
         """Slider handler: only the overlay changes with the opacity."""
-        analysis = _find(analyses, name)
-        if analysis is None:
+        opacity = check_opacity(opacity)
+        result = self._find(token, name)
+        if result is None:
+            if name:
+                gr.Warning(GONE)
             return None
-        return display_png(analysis.segmentation.overlay(opacity), output_folder(), "overlay")
+        return display_png(result.overlay(opacity), output_folder(), "overlay")
 
-
-def _find(analyses: Sequence[Analysis] | None, name: str | None) -> Analysis | None:
-    return next((analysis for analysis in analyses or [] if analysis.name == name), None)
+    def _find(self, token: str | None, name: str | None) -> Kept | None:
+        return next((result for result in self.kept.get(token) if result.name == name), None)
 
 
 # --- Layout ---------------------------------------------------------------------------------
 
 
-def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]] = (), model_name: str | None = None) -> gr.Blocks:
+def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]] = (),
+               model_name: str | None = None, kept: KeptResults | None = None) -> gr.Blocks:
     """The Blocks app for ``segmenter``; ``examples`` are ([image], [ground truth]) file pairs
     as returned by :func:`example_files`; ``model_name`` is what the page calls the model
-    (default: the folder's name or the Hub id, never a server path)."""
-    page = Page(segmenter)
+    (default: the folder's name or the Hub id, never a server path); ``kept`` holds the
+    results sessions can redraw (default: a new store with the app's bounds)."""
+    page = Page(segmenter, kept)
+    name = (model_name or display_name(segmenter.source)).replace("`", "'")
     # No file_types filter: Gradio would refuse the whole batch for one odd name, while the
     # reader judges each file by its content and explains what it cannot use.
     accepted = "PNG, TIFF 8/16-bit, JPEG, BMP"
@@ -180,11 +269,12 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
             "Segments an image of two overlapping chromosomes into background, chromosome 1 "
             "only, chromosome 2 only and their overlap (Mei et al., *Adversarial Multiscale "
             f"Feature Learning for Overlapping Chromosome Segmentation*). Model: "
-            f"`{html.escape(model_name or display_name(segmenter.source))}`. Images up to {MAX_SIDE} x {MAX_SIDE} pixels "
+            f"`{name}`. Images up to {MAX_SIDE} x {MAX_SIDE} pixels "
             f"and {MAX_FILE_BYTES // 1_000_000} MB; grey or RGB, 8 or 16 bit; light "
             "backgrounds are inverted so chromosomes are bright, as in the training data."
         )
-        analyses = gr.State([], time_to_live=OUTPUT_MAX_AGE_S)  # per browser session
+        # per session: a token of page.kept (see the module docstring)
+        kept_token = gr.State("", time_to_live=KEPT_MAX_AGE_S, delete_callback=page.kept.discard)
         with gr.Row():
             with gr.Column(scale=1):
                 images = gr.File(label="Images", file_count="multiple", elem_id="images")
@@ -236,22 +326,23 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
         views = {"overlay": overlay, "label_map": label_map, "chromosomes": gallery,
                  "measurements": measurements, "metrics": metrics, "difference": difference,
                  "notes": notes}
-        batch = {"analyses": analyses, "chooser": chooser, "status": status, "table": table,
+        batch = {"kept": kept_token, "chooser": chooser, "status": status, "table": table,
                  "downloads": downloads, **views}
 
-        def on_segment(files, truth_files, alpha):
-            return updates(page.segment(files, truth_files, alpha), batch)
+        def on_segment(files, truth_files, alpha, previous):
+            return updates(page.segment(files, truth_files, alpha, previous), batch)
 
-        def on_choose(results, name, alpha):
-            return updates(page.show(results, name, alpha), views)
+        def on_choose(token, name, alpha):
+            return updates(page.show(token, name, alpha), views)
 
-        button.click(on_segment, [images, truths, opacity], list(batch.values()), api_name="segment",
+        button.click(on_segment, [images, truths, opacity, kept_token], list(batch.values()), api_name="segment",
                      concurrency_limit=CONCURRENCY_LIMIT)
-        chooser.input(on_choose, [analyses, chooser, opacity], list(views.values()),
+        chooser.input(on_choose, [kept_token, chooser, opacity], list(views.values()),
                       api_visibility="private")
-        # input, not release: keyboard users move the slider without a pointer release
-        opacity.input(page.recolour, [analyses, chooser, opacity], overlay,
-                      api_visibility="private")
+        # input, not release: keyboard users move the slider without a pointer release;
+        # always_last: the value reached while a redraw runs is drawn next, not dropped
+        opacity.input(page.recolour, [kept_token, chooser, opacity], overlay,
+                      api_visibility="private", trigger_mode="always_last")
         with example_area:
             if examples:
                 gr.Examples([list(example) for example in examples], [images, truths],
@@ -261,12 +352,14 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
 
 
 def display_name(source: str) -> str:
-    """How the page names a model: a Hub id as it is, a local folder by its last parts, so
-    the server's file system layout is not shown to every visitor."""
+    """How the page names a model: a Hub id as it is, a local folder by its last two parts
+    as given (a link is not followed to its target), so the server's file system layout is
+    not shown to every visitor."""
     path = Path(source)
     if not path.is_dir():
         return source
-    return "/".join(path.resolve().parts[-2:])
+    parts = Path(os.path.abspath(path)).parts[1:]  # without the root
+    return "/".join(parts[-2:]) or "model"
 
 
 def main(default_model: Path | None = None, examples_dir: Path | None = None) -> None:

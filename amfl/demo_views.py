@@ -1,15 +1,22 @@
 """From analyses to what the app's components show: pictures as PNG files, tables, the
-legend and notes, grouped by component name so handlers return them by name, not position.
+legend and notes, grouped by component name so handlers return them by name, not position;
+and what the server keeps of a batch to redraw it (:class:`Kept`, :class:`KeptResults`).
+
+Text shown as Markdown or in a pop-up goes through :func:`page_text`: the page reads it as
+HTML, while API clients get the same string, so only ``&``, ``<`` and ``>`` are escaped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import secrets
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +26,21 @@ import pandas as pd
 from PIL import Image
 
 from amfl.metrics import METRIC_NAMES, METRIC_UNITS
-from amfl.pictures import CLASS_COLOURS, colour_labels
-from amfl.segmentation import Analysis
+from amfl.pictures import CLASS_COLOURS, colour_labels, difference_image, overlay
+from amfl.reading import MAX_SIDE
+from amfl.segmentation import Analysis, chromosome_masks
 
 #: Download folders (and Gradio's cached copies) older than this are deleted, seconds.
 OUTPUT_MAX_AGE_S = 3600
+#: What a session's results may hold, bytes: one image of the largest size with its ground
+#: truth (3 bytes a pixel, see :class:`Kept`), 48 MiB; later images of a bigger batch are
+#: listed in the table and the downloads but cannot be shown again.
+KEPT_SESSION_BYTES = 3 * MAX_SIDE * MAX_SIDE
+#: What all sessions' results together may hold, bytes (192 MiB), the least recently used
+#: batch dropped first: API calls, each a session of its own, cannot pile up memory.
+KEPT_TOTAL_BYTES = 4 * KEPT_SESSION_BYTES
+#: A batch's results are dropped this long after it was segmented, seconds (15 minutes).
+KEPT_MAX_AGE_S = 900
 #: Small images are shown enlarged (whole-pixel repeats) to at least this many pixels a side.
 DISPLAY_MIN_SIDE = 384
 _LEGEND = (
@@ -40,6 +57,123 @@ MEASUREMENT_HEADERS = ["Measurement", "Value"]
 METRIC_HEADERS = ["Metric", "Value", "Unit"]
 
 
+def page_text(text: str) -> str:
+    """``text`` for a Markdown component or a pop-up: ``&``, ``<`` and ``>`` escaped, so the
+    page shows a file name as typed instead of reading it as HTML, and quotes and
+    apostrophes left as they are (harmless outside a tag), so API clients get them as typed
+    rather than as ``&#x27;``. Gradio sanitises both kinds of text on the page anyway."""
+    return html.escape(text, quote=False)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What the server keeps of one segmented image to redraw its views when another image is
+    chosen or the opacity moves: the (H, W) uint8 display image, label map and ground truth
+    (if any), 1 byte a pixel each, and the few numbers shown. Not the float32 grey image the
+    model read (4 bytes a pixel) nor the :class:`Analysis` that holds it."""
+
+    name: str
+    display: np.ndarray
+    labels: np.ndarray
+    truth: np.ndarray | None
+    areas: dict[str, int]
+    light_background: bool
+    seconds: float
+    notes: tuple[str, ...] = ()
+    scores: dict[str, float] | None = None
+    truth_problem: str | None = None
+
+    @classmethod
+    def of(cls, analysis: Analysis) -> Kept:
+        segmentation = analysis.segmentation
+        truth = None if analysis.truth is None else analysis.truth.astype(np.uint8, copy=False)
+        return cls(analysis.name, segmentation.display(), segmentation.labels.astype(np.uint8, copy=False),
+                   truth, segmentation.areas(), segmentation.light_background, segmentation.seconds,
+                   segmentation.notes, analysis.scores, analysis.truth_problem)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in (self.display, self.labels, self.truth) if array is not None)
+
+    def overlay(self, opacity: float) -> np.ndarray:
+        return overlay(self.display, self.labels, opacity)
+
+    def cutouts(self) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`amfl.segmentation.Segmentation.cutouts`."""
+        fill = np.uint8(255 if self.light_background else 0)
+        return tuple(np.where(mask, self.display, fill) for mask in chromosome_masks(self.labels))
+
+    def difference(self) -> np.ndarray | None:
+        return None if self.truth is None else difference_image(self.labels, self.truth)
+
+
+class KeptResults:
+    """The batches that sessions can redraw, each under a random token that the session's
+    ``gr.State`` holds (the state itself is a short string). Bounded, whatever the number of
+    sessions: a batch keeps its first results up to ``session_bytes``; all batches together
+    hold at most ``total_bytes``, the least recently used dropped first; a batch is dropped
+    ``max_age_s`` after it was kept, or when its session's state is deleted
+    (:meth:`discard` is the state's ``delete_callback``). Thread-safe."""
+
+    def __init__(self, session_bytes: int = KEPT_SESSION_BYTES, total_bytes: int = KEPT_TOTAL_BYTES,
+                 max_age_s: float = KEPT_MAX_AGE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        if session_bytes > total_bytes:
+            raise ValueError(f"session_bytes {session_bytes} is over total_bytes {total_bytes}")
+        self.session_bytes, self.total_bytes = session_bytes, total_bytes
+        self.max_age_s, self.clock = max_age_s, clock
+        self._batches: OrderedDict[str, tuple[float, list[Kept]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, results: Sequence[Kept], replacing: str | None = None) -> tuple[str, list[Kept]]:
+        """Keep the first ``results`` that fit in ``session_bytes``, dropping the batch
+        ``replacing`` (the session's previous one): (token, what was kept); no token ("")
+        when nothing was kept."""
+        with self._lock:
+            self._batches.pop(replacing or "", None)
+        kept, size = [], 0
+        for result in results:
+            if size + result.nbytes > self.session_bytes:
+                break
+            kept.append(result)
+            size += result.nbytes
+        if not kept:
+            return "", []
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._batches[token] = (self.clock(), kept)
+            self._drop_old()
+        return token, kept
+
+    def get(self, token: str | None) -> list[Kept]:
+        """The results kept under ``token``; none once dropped."""
+        with self._lock:
+            self._drop_old()
+            if token not in self._batches:
+                return []
+            self._batches.move_to_end(token)
+            return self._batches[token][1]
+
+    def discard(self, token: str | None) -> None:
+        with self._lock:
+            self._batches.pop(token or "", None)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of pixel arrays held by all batches."""
+        with self._lock:
+            return self._nbytes()
+
+    def _nbytes(self) -> int:
+        return sum(result.nbytes for _, results in self._batches.values() for result in results)
+
+    def _drop_old(self) -> None:
+        cutoff = self.clock() - self.max_age_s
+        for token in [token for token, (kept_at, _) in self._batches.items() if kept_at < cutoff]:
+            del self._batches[token]
+        while self._nbytes() > self.total_bytes:
+            self._batches.popitem(last=False)
+
+
 
 def legend_html() -> str:
     """Colour swatches of the paper's class colours, for beside the overlay."""
@@ -54,10 +188,9 @@ def legend_html() -> str:
     return '<div class="amfl-legend">' + "".join(items) + "</div>"
 
 
-def measurements_table(analysis: Analysis) -> pd.DataFrame:
-    segmentation = analysis.segmentation
-    areas = segmentation.areas()
-    height, width = segmentation.shape
+def measurements_table(result: Kept) -> pd.DataFrame:
+    areas = result.areas
+    height, width = result.labels.shape
     rows = [
         ("Size", f"{width} x {height} px"),
         ("Background", f"{areas['background']} px"),
@@ -66,24 +199,24 @@ def measurements_table(analysis: Analysis) -> pd.DataFrame:
         ("Overlap", f"{areas['overlap']} px"),
         ("Chromosome A (1 + overlap)", f"{areas['chromosome_a']} px"),
         ("Chromosome B (2 + overlap)", f"{areas['chromosome_b']} px"),
-        ("Light background inverted", "yes" if segmentation.light_background else "no"),
-        ("Inference time", f"{segmentation.seconds * 1000:.1f} ms"),
+        ("Light background inverted", "yes" if result.light_background else "no"),
+        ("Inference time", f"{result.seconds * 1000:.1f} ms"),
     ]
     return pd.DataFrame(rows, columns=MEASUREMENT_HEADERS)
 
 
-def metrics_table(analysis: Analysis) -> pd.DataFrame:
+def metrics_table(result: Kept) -> pd.DataFrame:
     """The eight metrics of the paper for one image; empty without a ground truth."""
     rows = [
-        (_METRIC_LABELS[name], f"{analysis.scores[name]:.4f}", METRIC_UNITS[name])
+        (_METRIC_LABELS[name], f"{result.scores[name]:.4f}", METRIC_UNITS[name])
         for name in METRIC_NAMES
-    ] if analysis.scores else []
+    ] if result.scores else []
     return pd.DataFrame(rows, columns=METRIC_HEADERS)
 
 
-def chromosome_gallery(analysis: Analysis, folder: Path) -> list[tuple[str, str]]:
-    first, second = analysis.segmentation.chromosome_masks()
-    cut_first, cut_second = analysis.segmentation.cutouts()
+def chromosome_gallery(result: Kept, folder: Path) -> list[tuple[str, str]]:
+    first, second = chromosome_masks(result.labels)
+    cut_first, cut_second = result.cutouts()
     pictures = [
         (first.astype(np.uint8) * 255, "A mask"),
         (cut_first, "A cut-out"),
@@ -113,14 +246,14 @@ def display_png(pixels: np.ndarray, folder: Path, name: str) -> str:
     return str(path)
 
 
-def image_notes(analysis: Analysis) -> str:
+def image_notes(result: Kept) -> str:
     """What happened to this image on the way in, and why it has no metrics, if it has none."""
-    notes = list(analysis.segmentation.notes)
-    if analysis.truth_problem:
-        notes.append(f"no metrics: {analysis.truth_problem}")
-    elif analysis.scores is None:
+    notes = list(result.notes)
+    if result.truth_problem:
+        notes.append(f"no metrics: {result.truth_problem}")
+    elif result.scores is None:
         notes.append("no ground truth given, so no metrics")
-    return "\n".join(f"- {html.escape(note)}" for note in notes)
+    return "\n".join(f"- {page_text(note)}" for note in notes)
 
 
 @dataclass(frozen=True)
@@ -140,7 +273,7 @@ class ResultViews:
 class BatchViews:
     """What the Segment button fills: the batch's components and the first image's views."""
 
-    analyses: list[Analysis]
+    kept: str
     chooser: Any
     status: str
     table: pd.DataFrame
@@ -160,23 +293,22 @@ def updates(views: ResultViews | BatchViews, components: Mapping[str, Any]) -> d
     return values
 
 
-def result_views(analysis: Analysis | None, opacity: float) -> ResultViews:
-    """The per-image components' values for ``analysis`` (empty views for None)."""
-    if analysis is None:
+def result_views(result: Kept | None, opacity: float, notes: str = "") -> ResultViews:
+    """The per-image components' values for ``result`` (empty views with ``notes`` for None)."""
+    if result is None:
         return ResultViews(None, None, [], pd.DataFrame(columns=MEASUREMENT_HEADERS),
-                           pd.DataFrame(columns=METRIC_HEADERS), None, "")
+                           pd.DataFrame(columns=METRIC_HEADERS), None, notes)
     folder = output_folder()
-    difference = analysis.difference()
+    difference = result.difference()
     return ResultViews(
-        overlay=display_png(analysis.segmentation.overlay(opacity), folder, "overlay"),
-        label_map=display_png(colour_labels(analysis.segmentation.labels), folder, "label_map"),
-        chromosomes=chromosome_gallery(analysis, folder),
-        measurements=measurements_table(analysis),
-        metrics=metrics_table(analysis),
+        overlay=display_png(result.overlay(opacity), folder, "overlay"),
+        label_map=display_png(colour_labels(result.labels), folder, "label_map"),
+        chromosomes=chromosome_gallery(result, folder),
+        measurements=measurements_table(result),
+        metrics=metrics_table(result),
         difference=None if difference is None else display_png(difference, folder, "difference"),
-        notes=image_notes(analysis),
+        notes=image_notes(result),
     )
-
 
 
 def output_folder(root: Path | None = None) -> Path:

@@ -15,8 +15,8 @@ from PIL import Image
 
 import amfl.demo as demo_module
 import amfl.reading as reading
-from amfl.demo import Page, build_demo, display_name, example_files, main, segment_batch, serve
-from amfl.demo_views import BatchViews, enlarged
+from amfl.demo import GONE, Page, build_demo, display_name, example_files, main, segment_batch, serve
+from amfl.demo_views import BatchViews, Kept, enlarged
 from amfl.models import create_model
 from amfl.outputs import RESULT_COLUMNS, result_row
 from amfl.pictures import colour_labels, difference_image
@@ -58,12 +58,14 @@ def files(tmp_path_factory):
     return {name: str(path) for name, path in paths.items()}
 
 
-def segment(segmenter, images, truths=None, opacity=0.5) -> tuple[BatchViews, list[str]]:
-    """Page.segment outside a request: gr.Warning falls back to Python warnings."""
+def segment(segmenter, images, truths=None, opacity=0.5) -> tuple[BatchViews, list[str], list[Kept]]:
+    """Page.segment outside a request (gr.Warning falls back to Python warnings): the views,
+    the warnings and the results kept for the session."""
+    page = Page(segmenter)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        views = Page(segmenter).segment(images, truths, opacity)
-    return views, [str(warning.message) for warning in caught]
+        views = page.segment(images, truths, opacity)
+    return views, [str(warning.message) for warning in caught], page.kept.get(views.kept)
 
 
 def pixels(path: str) -> np.ndarray:
@@ -72,12 +74,12 @@ def pixels(path: str) -> np.ndarray:
 
 
 def test_one_image_with_ground_truth_fills_every_view(bundled_segmenter, files):
-    views, warned = segment(bundled_segmenter, [files["image16"]], [files["truth"]])
+    views, warned, kept = segment(bundled_segmenter, [files["image16"]], [files["truth"]])
     expected = analyse(bundled_segmenter, files["image16"], files["truth"])
     labels = expected.segmentation.labels
     assert not warned and views.status == "Segmented 1 of 1 images."
-    assert views.chooser.value == "sample.png" and [a.name for a in views.analyses] == ["sample.png"]
-    np.testing.assert_array_equal(views.analyses[0].segmentation.labels, labels)
+    assert views.chooser.value == "sample.png" and [result.name for result in kept] == ["sample.png"]
+    np.testing.assert_array_equal(kept[0].labels, labels)
     result = views.result
     assert pixels(result.overlay).shape == SHOWN
     np.testing.assert_array_equal(pixels(result.overlay), enlarged(expected.segmentation.overlay(0.5)))
@@ -103,8 +105,8 @@ def test_one_image_with_ground_truth_fills_every_view(bundled_segmenter, files):
 
 def test_a_batch_keeps_going_past_bad_files(bundled_segmenter, files):
     images = [files["image16"], files["text"], files["tiff16"], files["empty"], files["rgba"]]
-    views, warned = segment(bundled_segmenter, images)
-    assert [analysis.name for analysis in views.analyses] == ["sample.png", "second.tif", "rgba.png"]
+    views, warned, kept = segment(bundled_segmenter, images)
+    assert [result.name for result in kept] == ["sample.png", "second.tif", "rgba.png"]
     assert views.status.splitlines() == [
         "Segmented 3 of 5 images.",
         "- notes.png: not an image file that can be read (accepted: PNG, TIFF 8/16-bit, JPEG, BMP)",
@@ -114,7 +116,7 @@ def test_a_batch_keeps_going_past_bad_files(bundled_segmenter, files):
                       "JPEG, BMP) (and 1 more, listed on the page)"]
     assert list(views.table["file"]) == ["sample.png", "second.tif", "rgba.png"]
     assert views.chooser.choices == [(name, name) for name in ("sample.png", "second.tif", "rgba.png")]
-    assert views.analyses[2].segmentation.notes == ("transparency (alpha channel) ignored",)
+    assert kept[2].notes == ("transparency (alpha channel) ignored",)
     assert views.result.notes == "- no ground truth given, so no metrics"
 
 
@@ -123,15 +125,15 @@ def test_a_batch_keeps_going_past_bad_files(bundled_segmenter, files):
     [("small_truth", "ground truth is 93 x 40 pixels"), ("binary_truth", "found values 255")],
 )
 def test_a_bad_ground_truth_explains_itself_and_the_image_is_still_shown(bundled_segmenter, files, truth, message):
-    views, _ = segment(bundled_segmenter, [files["image16"]], [files[truth]])
-    assert len(views.analyses) == 1 and views.result.metrics.empty and views.result.difference is None
+    views, _, kept = segment(bundled_segmenter, [files["image16"]], [files[truth]])
+    assert len(kept) == 1 and views.result.metrics.empty and views.result.difference is None
     assert views.result.overlay is not None
     assert views.result.notes.startswith("- no metrics: ground truth ") and message in views.result.notes
 
 
 def test_a_huge_file_is_refused_with_the_limit(bundled_segmenter, files, monkeypatch):
     monkeypatch.setattr(reading, "MAX_FILE_BYTES", 100)
-    views, warned = segment(bundled_segmenter, [files["image16"]])
+    views, warned, _ = segment(bundled_segmenter, [files["image16"]])
     assert views.status.startswith("No image could be segmented.\n- sample.png: the file is")
     assert "the limit is 0 MB" in views.status
     result = views.result
@@ -142,12 +144,12 @@ def test_a_huge_file_is_refused_with_the_limit(bundled_segmenter, files, monkeyp
 
 
 def test_nothing_uploaded_asks_for_an_image(bundled_segmenter):
-    views, warned = segment(bundled_segmenter, None)
+    views, warned, kept = segment(bundled_segmenter, None)
     assert views.status == (
         "Upload one or more images, then press **Segment**.\n- Upload at least one image (PNG, TIFF, JPEG or BMP)."
     )
     assert warned == ["Upload at least one image (PNG, TIFF, JPEG or BMP)."]
-    assert views.analyses == [] and views.chooser.value is None
+    assert kept == [] and views.kept == "" and views.chooser.value is None
 
 
 def test_an_unexpected_failure_costs_one_image_not_the_page(bundled_segmenter, files, monkeypatch):
@@ -171,23 +173,25 @@ def test_unmatched_ground_truth_is_reported(bundled_segmenter, files):
 
 def test_switching_images_and_opacity_reuse_the_results(bundled_segmenter, files):
     page = Page(bundled_segmenter)
-    analyses = page.segment([files["image16"], files["tiff16"]], None, 0.5).analyses
-    second = analyses[1].segmentation
-    views = page.show(analyses, "second.tif", 0.5)
+    token = page.segment([files["image16"], files["tiff16"]], None, 0.5).kept
+    second = analyse(bundled_segmenter, files["tiff16"]).segmentation
+    views = page.show(token, "second.tif", 0.5)
     np.testing.assert_array_equal(pixels(views.overlay), enlarged(second.overlay(0.5)))
     assert views.metrics.empty and views.notes == "- no ground truth given, so no metrics"
-    opaque = pixels(page.recolour(analyses, "second.tif", 1.0))
+    opaque = pixels(page.recolour(token, "second.tif", 1.0))
     np.testing.assert_array_equal(opaque, enlarged(second.overlay(1.0)))
     assert not np.array_equal(opaque, pixels(views.overlay))
-    assert page.recolour(analyses, "gone.png", 1.0) is None
-    assert page.show(analyses, "gone.png", 0.5).overlay is None
+    with pytest.warns(UserWarning, match="no longer kept"):
+        assert page.recolour(token, "gone.png", 1.0) is None
+    gone = page.show(token, "gone.png", 0.5)
+    assert gone.overlay is None and gone.notes == f"- {GONE}"
 
 
 def test_each_view_is_a_file_of_its_own_so_concurrent_requests_cannot_share_one(bundled_segmenter, files):
     """Gradio writes arrays in place under a content-derived name; files are copied safely."""
     page = Page(bundled_segmenter)
-    analyses = page.segment([files["image16"]], None, 0.5).analyses
-    first, second = (page.show(analyses, "sample.png", 0.5) for _ in range(2))
+    token = page.segment([files["image16"]], None, 0.5).kept
+    first, second = (page.show(token, "sample.png", 0.5) for _ in range(2))
     assert first.overlay != second.overlay
     assert Path(first.overlay).read_bytes() == Path(second.overlay).read_bytes()
     assert all(Path(path).is_file() for path, _ in first.chromosomes)
@@ -275,7 +279,8 @@ def test_a_bad_amfl_model_is_named_in_the_message(tmp_path, monkeypatch):
 
 def named_outputs(client, api_name: str, result) -> dict[str, object]:
     """An API result by the elem_id of each output of the event named ``api_name``; the
-    API leaves out State outputs (the analyses), so they are skipped here too."""
+    API leaves out State outputs (the session's token of kept results), so they are skipped
+    here too."""
     components = {component["id"]: component for component in client.config["components"]}
     event = next(dependency for dependency in client.config["dependencies"] if dependency.get("api_name") == api_name)
     shown = [components[output] for output in event["outputs"] if components[output]["type"] != "state"]
