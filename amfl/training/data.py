@@ -21,7 +21,7 @@ from amfl.data.protocol import Splits, model_arrays, split_pairs
 from amfl.metrics import NUM_CLASSES
 from amfl.models import MODELS
 from amfl.preprocessing import Preprocessor
-from amfl.training.augment import AUGMENTATIONS, PHOTOMETRIC
+from amfl.training.augment import AUGMENTATIONS, PHOTOMETRIC, PHOTOMETRIC_PROBABILITY
 from amfl.training.config import TrainConfig
 
 
@@ -111,8 +111,9 @@ class AugmentedSplit(Dataset):
     applied per sample, in that module's order.
 
     Geometric ones move image and labels together (the classes stay the same: which
-    chromosome is "1" depends on size, not on orientation or position). After a photometric
-    one the image is normalised again by ``preprocessor``, as inference would normalise it.
+    chromosome is "1" depends on size, not on orientation or position). Each photometric
+    one is applied with probability PHOTOMETRIC_PROBABILITY; when any is chosen, every
+    image is normalised again by ``preprocessor``, as inference would normalise it.
     """
 
     def __init__(self, split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor) -> None:
@@ -122,7 +123,7 @@ class AugmentedSplit(Dataset):
         if "rot90" in augmentations and split.images.shape[-1] != split.images.shape[-2]:
             raise ValueError(f"rot90 augmentation needs square images; got {tuple(split.images.shape[-2:])}")
         self.split = split
-        self.steps = [AUGMENTATIONS[name] for name in AUGMENTATIONS if name in augmentations]
+        self.steps = [(name, AUGMENTATIONS[name]) for name in AUGMENTATIONS if name in augmentations]
         self.renormalise = not PHOTOMETRIC.isdisjoint(augmentations)
         self.preprocessor = preprocessor
 
@@ -131,7 +132,9 @@ class AugmentedSplit(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         image, labels = self.split.images[index], self.split.labels[index]
-        for augmentation in self.steps:
+        for name, augmentation in self.steps:
+            if name in PHOTOMETRIC and torch.rand(()) >= PHOTOMETRIC_PROBABILITY:
+                continue
             image, labels = augmentation(image, labels)
         if self.renormalise:
             image = torch.from_numpy(self.preprocessor.normalise(image.numpy()))
