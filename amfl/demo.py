@@ -18,6 +18,9 @@ recently used batch dropped first), and a batch is dropped ``KEPT_MAX_AGE_S`` (1
 after it was made. A result no longer kept says so and asks for Segment again; the
 downloads stay for ``OUTPUT_MAX_AGE_S``.
 
+Large images (over 1024 x 1024 pixels) go one at a time, two more waiting, the next refused
+(:mod:`amfl.demo_gate`), so at least five of the ``CONCURRENCY_LIMIT`` workers stay free.
+
 Numbers from the API are checked before any work (a ``gr.Error`` naming the problem); the
 model is named by folder name or Hub id, never by its server path.
 
@@ -36,6 +39,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from amfl.demo_gate import BUSY_MESSAGE, LARGE_IMAGES, LaneFull, LargeImageGate, any_large
 from amfl.demo_views import (
     KEPT_MAX_AGE_S,
     KEPT_SESSION_BYTES,
@@ -68,8 +72,9 @@ from amfl.segmentation import MODEL_ENV, Analysis, Segmenter, analyse, limit_thr
 
 logger = logging.getLogger(__name__)
 
-#: Requests run side by side: one per core of a small Space, one torch thread each.
-CONCURRENCY_LIMIT = 2
+#: Requests run side by side, one torch thread each; large ones hold at most
+#: 1 + ``amfl.demo_gate.LARGE_WAITING`` of these workers (see the module docstring).
+CONCURRENCY_LIMIT = 8
 #: Gradio refuses larger uploads outright; smaller files over the app's own 20 MB limit
 #: still reach the app, which explains the limit in words.
 UPLOAD_LIMIT = "64mb"
@@ -200,11 +205,13 @@ def status_markdown(
 
 
 class Page:
-    """The page's event handlers, bound to one loaded model and the store of the results
-    sessions can redraw (default: a new :class:`KeptResults` with the app's bounds)."""
+    """The page's event handlers, bound to one loaded model, the store of the results
+    sessions can redraw (default: a new :class:`KeptResults` with the app's bounds) and the
+    lane of large images (default: the process's ``LARGE_IMAGES``)."""
 
-    def __init__(self, segmenter: Segmenter, kept: KeptResults | None = None) -> None:
-        self.segmenter = segmenter
+    def __init__(self, segmenter: Segmenter, kept: KeptResults | None = None,
+                 gate: LargeImageGate = LARGE_IMAGES) -> None:
+        self.segmenter, self.gate = segmenter, gate
         self.kept = kept if kept is not None else KeptResults()
 
     def segment(
@@ -213,7 +220,16 @@ class Page:
     ) -> BatchViews:
         """Button handler: run the batch, show the first result, offer the downloads; the
         session's ``previous`` batch is dropped from the store. Problems are listed in the
-        status text; a warning pops up once per request. A bad opacity raises gr.Error."""
+        status text; a warning pops up once per request. A bad opacity raises gr.Error, and
+        so does a large image when the lane of large images is full."""
+        check_opacity(opacity)
+        large = any_large(_paths(images), self.segmenter.is_large)
+        try:
+            return self.gate.run(large, self._segment, images, truths, opacity, previous)
+        except LaneFull:
+            raise gr.Error(BUSY_MESSAGE, print_exception=False) from None
+
+    def _segment(self, images, truths, opacity, previous) -> BatchViews:
         analyses, files, problems = segment_batch(self.segmenter, images, truths, opacity)
         if problems:
             more = f" (and {len(problems) - 1} more, listed on the page)" if len(problems) > 1 else ""

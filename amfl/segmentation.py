@@ -9,10 +9,8 @@ them. :func:`analyse` adds a ground truth and the paper's scores.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +22,14 @@ from amfl.models.folding import fold_batch_norms
 from amfl.pictures import difference_image, overlay, stretch_to_uint8
 from amfl.preprocessing import Preprocessor
 from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
+from amfl.tiling import Tiling, tiled_labels, whole_image_grid
 
-#: Images above this many pixels are segmented one at a time: a 4096 x 4096 image peaks at
-#: about 12 GB of memory in amfl-small on CPU (2 minutes on one core), two at once may not fit.
-LARGE_IMAGE_PIXELS = 2048 * 2048
+#: Images of more pixels than this, once padded to the network size, are large: the network
+#: runs on them in overlapping tiles (:mod:`amfl.tiling`), and the app segments one at a time.
+#: One forward of a whole 4096 x 4096 image took 9.5 GB in amfl-small; tiled, the network's
+#: share stays that of one 640 x 640 window whatever the image size (4096 x 4096: 0.53 GB
+#: above the loaded model, ``benchmarks/bench_memory.py``).
+LARGE_IMAGE_PIXELS = Tiling().above_pixels
 #: Environment variable naming the model: a local folder or a Hub id.
 MODEL_ENV = "AMFL_MODEL"
 #: Environment variable setting torch's CPU threads for the app (the CLI has --threads).
@@ -109,19 +111,21 @@ class Segmenter:
     """A loaded model and its preprocessing; load once, call :meth:`segment` per image.
 
     Thread-safe: the model is only read (eval mode, inference mode), so concurrent requests
-    of a web server may share one instance; only very large images wait for each other.
-    ``preprocessor`` None: ``Preprocessor.for_model(model)``, what models saved without one
-    were trained with.
+    of a web server may share one instance. ``preprocessor`` None:
+    ``Preprocessor.for_model(model)``, what models saved without one were trained with.
+    ``tiling``: when the network runs in tiles (default :class:`amfl.tiling.Tiling`: above
+    ``LARGE_IMAGE_PIXELS``, 512-pixel cores with 64 pixels of context).
     """
 
     def __init__(
-        self, model: torch.nn.Module, source: str = "<in memory>", preprocessor: Preprocessor | None = None
+        self, model: torch.nn.Module, source: str = "<in memory>", preprocessor: Preprocessor | None = None,
+        tiling: Tiling | None = None,
     ) -> None:
-        self.model = inference_ready(model)
+        self.model = whole_image_grid(inference_ready(model))
         self.source = source
         self.preprocessor = preprocessor or Preprocessor.for_model(model)
+        self.tiling = tiling or Tiling()
         self.device = next(model.parameters()).device
-        self._large_image_lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, source: str | Path) -> Segmenter:
@@ -137,12 +141,20 @@ class Segmenter:
             return self.segment_grey(*read_grey(image))
         return self.segment_grey(*to_grey(image))
 
+    def is_large(self, shape: tuple[int, int]) -> bool:
+        """Whether an image of ``shape`` (height, width) is segmented in tiles: more than
+        ``tiling.above_pixels`` once padded to the network size."""
+        return self.tiling.applies(self.preprocessor.network_size(shape))
+
     def segment_grey(self, grey: np.ndarray, notes: Sequence[str] = ()) -> Segmentation:
-        """Segment a (H, W) grey image of either polarity."""
+        """Segment a (H, W) grey image of either polarity. The preprocessing (background,
+        polarity, scaling, padding) is of the whole image; on a large image only the network
+        runs in tiles (:meth:`is_large`)."""
         started = time.perf_counter()
         prepared = self.preprocessor.prepare(grey[None])
-        one_at_a_time = self._large_image_lock if grey.size > LARGE_IMAGE_PIXELS else nullcontext()
-        with one_at_a_time:
+        if self.tiling.applies(prepared.images.shape[-2:]):
+            labels = prepared.padding.crop(tiled_labels(self.model, prepared.images[0], self.tiling, self.device))
+        else:
             batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
             probabilities = self.model.predict(batch)
             labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()

@@ -1,0 +1,230 @@
+"""Load test of the AMFL app on loopback: small requests while large images are segmented.
+
+Starts ``python app.py`` on 127.0.0.1 (a free port) in a subprocess with the given model,
+then ``--large_users`` users each send ``--large_requests_per_user`` large images
+(``--large_side`` pixels a side) and, once those are under way, ``--users`` users each send
+``--requests_per_user`` small images (``--small_side``), every user its own gradio_client
+and its own image (``benchmarks/bench_memory.py``'s crossing bands, uint16 PNG). Printed:
+
+- every small request's latency (median, max, how many over the 2 s goal, how many ran while
+  a large one was in flight), and the large ones' latencies (or that they were refused);
+- whether every downloaded label map equals the in-process ``Segmenter`` result for the same
+  image (what ``amfl.predict`` writes), computed before the server starts;
+- the server's resident memory (``VmRSS``) before the load (after one warm-up request), at
+  its peak (sampled every 0.1 s, and ``VmHWM``) and a few seconds after the load.
+
+    python benchmarks/bench_load.py --users 16 --large_users 2 --large_side 4096 --small_side 128 --requests_per_user 5
+    python benchmarks/bench_load.py --users 4 --large_users 1 --large_side 2048 --requests_per_user 2
+
+The goals (the project's reliability issue): every small request under 2 s, every result
+identical, the server's memory back within 10 % of its start after the load. Exits 1 when
+a request failed or a result differed, 0 otherwise (the latency and memory goals are
+reported, not enforced: they depend on the machine and what else runs on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench_memory import synthetic_image
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPOSITORY / "space" / "model"
+SMALL_GOAL_S = 2.0
+MEMORY_GOAL = 0.10
+START_TIMEOUT_S = 180
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=16, help="users sending small images")
+    parser.add_argument("--large_users", type=int, default=2, help="users sending large images")
+    parser.add_argument("--small_side", type=int, default=128)
+    parser.add_argument("--large_side", type=int, default=4096)
+    parser.add_argument("--requests_per_user", type=int, default=3, help="requests of each small user")
+    parser.add_argument("--large_requests_per_user", type=int, default=1, help="requests of each large user")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder or Hub id")
+    parser.add_argument("--settle_s", type=float, default=5.0, help="wait after the load before the last RSS")
+    parser.add_argument("--timeout_s", type=float, default=900.0, help="longest wait for one request")
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory field of /proc/PID/status, MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise KeyError(field)
+
+
+class Sampler(threading.Thread):
+    """The server's VmRSS every 0.1 s until stopped; ``peak`` is the largest seen."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+
+def start_server(model: str, port: int, log: Path) -> subprocess.Popen:
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environment.update(AMFL_MODEL=model, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+                       GRADIO_ANALYTICS_ENABLED="False")
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=REPOSITORY, env=environment,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the app exited at start: {log.read_text()[-2000:]}")
+        with socket.socket() as connection:
+            if connection.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.5)
+    process.kill()
+    raise SystemExit(f"the app did not listen on port {port} within {START_TIMEOUT_S} s")
+
+
+def label_file(result) -> str | None:
+    """The downloaded ``*_labels.png`` among a /segment result's outputs."""
+    for output in result:
+        for item in output if isinstance(output, (list, tuple)) else [output]:
+            if isinstance(item, str) and item.endswith("_labels.png"):
+                return item
+    return None
+
+
+def labels_of(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)  # palette PNG: the indices are the classes 0-3
+
+
+class User(threading.Thread):
+    """Sends its image ``count`` times, one request after the other, and records each."""
+
+    def __init__(self, url: str, image: Path, expected: np.ndarray, count: int, kind: str, timeout: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.image, self.expected, self.count = url, image, expected, count
+        self.kind, self.timeout = kind, timeout
+        self.records: list[dict] = []
+
+    def run(self) -> None:
+        from gradio_client import Client, handle_file
+
+        client = Client(self.url, verbose=False)
+        for _ in range(self.count):
+            started = time.monotonic()
+            record = {"kind": self.kind, "start": started}
+            try:
+                result = client.submit([handle_file(str(self.image))], None, 0.5,
+                                       api_name="/segment").result(timeout=self.timeout)
+                path = label_file(result)
+                record["identical"] = path is not None and np.array_equal(labels_of(path), self.expected)
+                record["status"] = result[1].splitlines()[0]
+            except Exception as error:  # a refused or failed request is a result too
+                record["identical"], record["status"] = False, f"{type(error).__name__}: {error}"[:200]
+            record["end"] = time.monotonic()
+            self.records.append(record)
+
+
+def main() -> int:
+    args = parse_args()
+    from amfl.segmentation import Segmenter, limit_threads
+
+    limit_threads(1)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        reference = Segmenter.from_pretrained(args.model)
+        jobs = [("small", index, args.small_side, args.requests_per_user) for index in range(args.users)]
+        jobs += [("large", index, args.large_side, args.large_requests_per_user) for index in range(args.large_users)]
+        images, expected = {}, {}
+        print(f"preparing {len(jobs)} images and their in-process labels ...", flush=True)
+        for kind, index, side, _ in jobs:
+            grey = synthetic_image(side, seed=index + (1000 if kind == "large" else 0))
+            images[kind, index] = scratch / f"{kind}_{index}.png"
+            Image.fromarray(grey).save(images[kind, index])
+            expected[kind, index] = reference.segment(images[kind, index]).labels
+        del reference
+
+        port = free_port()
+        process = start_server(args.model, port, scratch / "server.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            warm_up = User(url, images["small", 0], expected["small", 0], 1, "warm-up", args.timeout_s)
+            warm_up.run()
+            before = rss_mb(process.pid)
+            sampler = Sampler(process.pid)
+            sampler.start()
+            users = {(kind, index): User(url, images[kind, index], expected[kind, index], count, kind, args.timeout_s)
+                     for kind, index, _, count in jobs}
+            large = [user for (kind, _), user in users.items() if kind == "large"]
+            small = [user for (kind, _), user in users.items() if kind == "small"]
+            for user in large:
+                user.start()
+            time.sleep(2.0 if large else 0)  # the large uploads reach the server first
+            for user in small:
+                user.start()
+            for user in small + large:
+                user.join()
+            time.sleep(args.settle_s)
+            sampler.stop.set()
+            sampler.join()
+            after, high_water = rss_mb(process.pid), rss_mb(process.pid, "VmHWM")
+            peak = max(sampler.peak, after)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return report(args, warm_up.records + [r for user in small + large for r in user.records],
+                  before, peak, high_water, after)
+
+
+def report(args, records: list[dict], before: float, peak: float, high_water: float, after: float) -> int:
+    small = [r for r in records if r["kind"] == "small"]
+    large = [r for r in records if r["kind"] == "large"]
+    windows = [(r["start"], r["end"]) for r in large]
+    during = [r for r in small if any(start < r["end"] and r["start"] < end for start, end in windows)]
+    latency = [r["end"] - r["start"] for r in small]
+    print(f"\nload: {args.users} users x {args.requests_per_user} small ({args.small_side} px) requests, "
+          f"{args.large_users} users x {args.large_requests_per_user} large ({args.large_side} px), model {args.model}")
+    if latency:
+        over = sum(seconds >= SMALL_GOAL_S for seconds in latency)
+        print(f"small: {len(small)} requests, latency median {statistics.median(latency):.2f} s, max "
+              f"{max(latency):.2f} s, {over} at or over {SMALL_GOAL_S:.0f} s; {len(during)} ran while a large one did")
+        print("  every small latency (s): " + " ".join(f"{seconds:.2f}" for seconds in sorted(latency)))
+    for r in large:
+        print(f"large: {r['end'] - r['start']:.1f} s  {r['status']}")
+    failed = [r for r in records if not r["identical"]]
+    print(f"results identical to the in-process labels: {len(records) - len(failed)} of {len(records)}")
+    for r in failed[:10]:
+        print(f"  differs or failed ({r['kind']}): {r['status']}")
+    change = (after - before) / before
+    print(f"server RSS: before {before:.0f} MB, peak {peak:.0f} MB (VmHWM {high_water:.0f} MB), after "
+          f"{after:.0f} MB ({100 * change:+.1f} %, goal within {100 * MEMORY_GOAL:.0f} %)")
+    print(f"goals: small < {SMALL_GOAL_S:.0f} s: {'met' if latency and max(latency) < SMALL_GOAL_S else 'NOT met'}; "
+          f"identical: {'met' if not failed else 'NOT met'}; memory back: "
+          f"{'met' if abs(change) <= MEMORY_GOAL else 'NOT met'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""amfl.tiling: large images run through the network in overlapping tiles, with bounded
+memory and the whole image's labels; images up to the threshold keep their single forward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import amfl.hub
+from amfl.metrics import score_batch
+from amfl.models import create_model
+from amfl.segmentation import LARGE_IMAGE_PIXELS, Segmenter, inference_ready
+from amfl.tiling import Tiling, core_spans, tiles
+from conftest import BUNDLED_MODEL, example_arrays
+
+#: Fewest pixels, in percent, on which tiled and whole-image labels must agree. Measured on
+#: the 700 x 900 mosaic below with the bundled model and the default tiling (512-pixel
+#: cores, 64-pixel margins): 17 pixels differ (99.997 %), all within 27 px of a seam, where the
+#: network's context reaches past 64 pixels (0 with 128-pixel margins, 943 with 32). Without
+#: sampling the upsampling layers on the whole image's grid, 3453 pixels differed (99.45 %).
+MIN_AGREEMENT_PERCENT = 99.99
+#: Most chromosome pixels, in percent of them, whose class may differ (measured 0.03 %).
+MAX_CHROMOSOME_CHANGE_PERCENT = 0.1
+
+
+def example_mosaic(shape: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(grey, ground truth): the committed 94 x 93 examples side by side, in random order."""
+    rng = np.random.default_rng(seed)
+    grey, truth = np.zeros(shape, np.uint16), np.zeros(shape, np.uint8)
+    for top in range(0, shape[0] - 94 + 1, 94):
+        for left in range(0, shape[1] - 93 + 1, 93):
+            image, labels = example_arrays(int(rng.integers(1, 9)))
+            grey[top : top + 94, left : left + 93] = image
+            truth[top : top + 94, left : left + 93] = labels
+    return grey, truth
+
+
+def forward_shapes(segmenter: Segmenter) -> list[tuple[int, ...]]:
+    """The shape of every network input of ``segmenter`` from now on."""
+    shapes: list[tuple[int, ...]] = []
+    segmenter.model.register_forward_pre_hook(lambda _, inputs: shapes.append(tuple(inputs[0].shape)))
+    return shapes
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    """(model, preprocessor) of the bundled model, loaded once."""
+    model = amfl.hub.from_pretrained(BUNDLED_MODEL)
+    return model, amfl.hub.load_preprocessor(BUNDLED_MODEL, model)
+
+
+@pytest.mark.parametrize(("length", "expected"), [
+    (128, [(0, 128)]), (512, [(0, 512)]), (528, [(0, 256), (256, 528)]),
+    (1040, [(0, 336), (336, 688), (688, 1040)]),
+])
+def test_cores_cover_the_axis_evenly_in_multiples_of_the_divisor(length, expected):
+    assert core_spans(length, 512, 16) == expected
+
+
+def test_windows_add_the_margin_inside_the_image_and_their_cores_tile_it():
+    found = tiles((1040, 528), Tiling(core=512, margin=64), 16)
+    covered = np.zeros((1040, 528), int)
+    for rows, columns, core_rows, core_columns in found:
+        assert (rows.stop - rows.start) % 16 == 0 and (columns.stop - columns.start) % 16 == 0
+        assert rows.start >= 0 and rows.stop <= 1040 and columns.stop <= 528
+        covered[rows, columns][core_rows, core_columns] += 1
+    assert (covered == 1).all() and len(found) == 6
+    rows, columns, core_rows, core_columns = found[3]  # the middle row of cores, right column
+    assert (rows, columns) == (slice(272, 752), slice(192, 528)) and core_rows == slice(64, 416)
+
+
+def test_a_large_image_never_reaches_the_network_in_more_than_one_tile():
+    """Peak memory is that of one window whatever the image size: the tiny model of
+    amfl-small's shape shows the windows the segmenter hands its network."""
+    segmenter = Segmenter(create_model("amfl-small", base_width=4))
+    shapes = forward_shapes(segmenter)
+    grey = np.random.default_rng(0).random((1100, 1000)).astype(np.float32)
+    assert segmenter.is_large(grey.shape)
+    assert segmenter.segment_grey(grey).shape == (1100, 1000)
+    largest = segmenter.tiling.largest_tile(16)
+    assert largest == 640 and len(shapes) == 6
+    assert all(shape[:2] == (1, 1) and max(shape[2:]) <= largest for shape in shapes), shapes
+
+
+def test_tiled_labels_are_the_whole_image_labels(bundled):
+    """Normalisation of the whole image, the network in tiles: the labels agree with one
+    forward of the whole image (tiling forced on a 700 x 900 mosaic, otherwise one forward)."""
+    model, preprocessor = bundled
+    grey, truth = example_mosaic((700, 900))
+    whole = Segmenter(model, preprocessor=preprocessor, tiling=Tiling(above_pixels=10**9))
+    tiled = Segmenter(model, preprocessor=preprocessor, tiling=Tiling(above_pixels=0))
+    shapes = forward_shapes(tiled)
+    expected, found = whole.segment_grey(grey).labels, tiled.segment_grey(grey).labels
+    assert len(shapes) == 4
+    differ = found != expected
+    assert 100 * (1 - differ.mean()) >= MIN_AGREEMENT_PERCENT, int(differ.sum())
+    chromosome = (expected > 0) | (found > 0)
+    assert 100 * (differ & chromosome).sum() / chromosome.sum() <= MAX_CHROMOSOME_CHANGE_PERCENT
+    dice = [score_batch(labels, truth).means["dice"] for labels in (expected, found)]
+    assert abs(dice[0] - dice[1]) < 0.1, dice
+
+
+def test_an_image_at_the_threshold_keeps_todays_single_forward_bit_for_bit(bundled):
+    """1024 x 1024 is one forward with the labels of the code before tiling (the model as
+    ``inference_ready`` makes it, argmax of the probabilities); one row more is tiled."""
+    model, preprocessor = bundled
+    segmenter = Segmenter(model, preprocessor=preprocessor)
+    shapes = forward_shapes(segmenter)
+    grey, _ = example_mosaic((1024, 1024), seed=1)
+    assert 1024 * 1024 == LARGE_IMAGE_PIXELS and not segmenter.is_large(grey.shape)
+    labels = segmenter.segment_grey(grey).labels
+    assert shapes == [(1, 1, 1024, 1024)]
+    prepared = preprocessor.prepare(grey[None])
+    today = inference_ready(model).predict(torch.from_numpy(prepared.images[:, None]))
+    np.testing.assert_array_equal(labels, prepared.padding.crop(today.argmax(dim=1)[0]).to(torch.uint8).numpy())
+    assert segmenter.is_large((1025, 1024)) and not segmenter.is_large((1024, 1000))
+
+
+@pytest.mark.parametrize("settings", [{"core": 0}, {"margin": -1}, {"above_pixels": 1.5}, {"core": True}])
+def test_bad_tiling_settings_are_refused(settings):
+    with pytest.raises(ValueError, match="tiling"):
+        Tiling(**settings)
