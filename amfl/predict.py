@@ -61,6 +61,8 @@ PARTIAL_CSV_NAME = "results.partial.csv"
 #: Columns of results.csv: the app's table with each file's status and notes.
 CSV_COLUMNS = ("file", "status", *RESULT_COLUMNS[1:], "notes")
 OK = "ok"
+#: Between two notes of the notes column (a note itself may hold "; ").
+NOTE_SEPARATOR = " | "
 HIDDEN_STATUS = "skipped: hidden file (name starts with a dot)"
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EPILOG = f"""exit status:
@@ -131,6 +133,12 @@ def list_files(folder: Path) -> list[Path]:
     """The files of ``folder``, sorted, hidden ones (names starting with a dot) included;
     what is not an image is reported later, since the reader judges files by content."""
     return sorted(path for path in folder.iterdir() if path.is_file())
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) written as escapes, so a
+    report stays one line of stderr per file."""
+    return "".join(character if character.isprintable() else ascii(character)[1:-1] for character in text)
 
 
 def is_hidden(path: Path) -> bool:
@@ -230,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = tqdm(images, unit="image", disable=args.quiet, file=sys.stderr)
 
     def report(line: str) -> None:
-        progress.write(line, file=sys.stderr)
+        progress.write(one_line(line), file=sys.stderr)
 
     try:
         for image, stem in zip(progress, output_stems([path.name for path in images]), strict=True):
@@ -288,7 +296,7 @@ def _process(
         _remove_outputs(args.output_dir, stem)
         raise
     _remove_outputs(args.output_dir, stem, keep=written)  # e.g. an older run's difference image
-    return {**result_row(analysis), "status": OK, "notes": "; ".join(notes)}
+    return {**result_row(analysis), "status": OK, "notes": NOTE_SEPARATOR.join(notes)}
 
 
 def _failed(
@@ -296,7 +304,7 @@ def _failed(
 ) -> dict[str, object]:
     report(f"failed {image.name}: {reason}")
     _remove_outputs(folder, stem)
-    return {"file": image.name, "status": f"failed: {reason}", "notes": "; ".join(notes)}
+    return {"file": image.name, "status": f"failed: {reason}", "notes": NOTE_SEPARATOR.join(notes)}
 
 
 def _remove_outputs(folder: Path, stem: str, keep: Sequence[Path] = ()) -> None:

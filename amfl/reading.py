@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,12 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, list[str]]:
 
 def _read_with_pillow(path: Path, palette_indices: bool) -> tuple[np.ndarray, list[str]]:
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # Pillow warns (on stderr, with its path) between MAX_IMAGE_PIXELS and twice that;
+            # check_dimensions then refuses the image in words, and beyond it Pillow raises.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             check_dimensions(path.name, image.height, image.width)
             bands = Image.getmodebands(image.mode)
             itemsize = np.dtype(ImageMode.getmode(image.mode).typestr).itemsize
@@ -188,9 +194,9 @@ def _read_with_pillow(path: Path, palette_indices: bool) -> tuple[np.ndarray, li
             f"{path.name}: not an image file that can be read (accepted: PNG, TIFF 8/16-bit, "
             "JPEG, BMP)"
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        # Pillow's own limit (Image.MAX_IMAGE_PIXELS), hit on opening; its warning only where
-        # warnings are errors. Pillow's message holds the declared pixel count.
+    except Image.DecompressionBombError as error:
+        # Pillow's own limit (twice Image.MAX_IMAGE_PIXELS), hit on opening; its message
+        # holds the declared pixel count.
         found = re.search(r"\((\d+) pixels\)", str(error))
         pixels = int(found.group(1)) if found else int(Image.MAX_IMAGE_PIXELS or 0)
         declared = f"{pixels} pixels" if found else f"over {pixels} pixels"

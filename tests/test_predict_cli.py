@@ -14,7 +14,7 @@ import tifffile
 import torch
 from PIL import Image
 
-from amfl.predict import EXIT_FAILED, main
+from amfl.predict import EXIT_FAILED, NOTE_SEPARATOR, main
 from amfl.segmentation import Segmenter, analyse
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
 
@@ -90,6 +90,24 @@ def test_quiet_prints_only_the_failed_files(folders, model_dir, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert len(captured.err.splitlines()) == captured.err.count("failed") == 2 and "4/4" not in captured.err
+
+
+def test_a_control_character_in_a_name_keeps_the_report_on_one_line(folders, model_dir, capsys):
+    images, _, out = folders
+    (images / "bad\nname.png").write_text("not an image")
+    assert main([str(images), str(out), "--model", str(model_dir), "--quiet"]) == EXIT_FAILED
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and any(line.startswith("failed bad\\nname.png: ") for line in lines), lines
+
+
+def test_notes_are_kept_apart_even_when_a_note_holds_a_semicolon(folders, model_dir):
+    images, _, out = folders
+    rgba = np.dstack([example_arrays(1)[0].astype(np.uint8)] * 3 + [np.full(example_arrays(1)[0].shape, 128, np.uint8)])
+    Image.fromarray(rgba).save(images / "pages.tif", save_all=True, append_images=[Image.fromarray(rgba)])
+    main([str(images), str(out), "--model", str(model_dir), "--quiet"])
+    row = next(row for row in read_rows(out / "results.csv") if row["file"] == "pages.tif")
+    notes = row["notes"].split(NOTE_SEPARATOR)
+    assert notes[0] == "read page 1 of 2; the other pages are ignored" and len(notes) == 2, notes
 
 
 def test_missing_input_folder_is_a_usage_error(tmp_path, capsys):
