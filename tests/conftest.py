@@ -96,6 +96,16 @@ def bundled_segmenter():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def restore_threads():
+    """Put torch's CPU thread count back after a test that sets it (the CLI and app do)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    yield
+    torch.set_num_threads(previous)
+
+
 def parameter_count(module) -> int:
     """Number of parameters of a torch module (Table IV counts)."""
     return sum(parameter.numel() for parameter in module.parameters())

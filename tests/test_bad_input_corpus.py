@@ -50,11 +50,7 @@ def present(name: str, written: dict[str, Case]) -> Case:
     return written[name]
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    previous = torch.get_num_threads()
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 import tifffile
-import torch
 from PIL import Image
 
 from amfl.predict import EXIT_FAILED, NOTE_SEPARATOR, main
@@ -24,11 +23,7 @@ def model_dir():
     return BUNDLED_MODEL
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    previous = torch.get_num_threads()
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import amfl.outputs
@@ -22,11 +21,7 @@ from conftest import BUNDLED_MODEL, example_arrays, example_paths
 NAMES = ("a.png", "b.png", "c.png")
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    previous = torch.get_num_threads()
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
 @pytest.fixture

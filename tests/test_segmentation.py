@@ -320,13 +320,6 @@ def test_without_any_model_the_error_names_the_option_and_the_variable(monkeypat
         resolve_model_source(None)
 
 
-@pytest.fixture
-def restore_threads():
-    previous = torch.get_num_threads()
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_threads_come_from_the_argument_the_variable_or_default_to_one(monkeypatch, restore_threads):
     monkeypatch.delenv("AMFL_THREADS", raising=False)
     assert limit_threads() == 1 and torch.get_num_threads() == 1
