@@ -22,7 +22,7 @@ import torch
 
 from amfl.demo import build_demo, serve
 from amfl.predict import CSV_NAME, EXIT_FAILED, NOTE_SEPARATOR, OK, PARTIAL_CSV_NAME, main
-from bad_inputs import CASES, CONTROL_NAME, CORPUS, LONG_NAME, Case, write_corpus
+from bad_inputs import CONTROL_NAME, CORPUS, LONG_NAME, Case, write_corpus
 from conftest import BUNDLED_MODEL
 
 #: Warnings the corpus may raise: none (the reader silences Pillow's for huge.png and refuses
