@@ -160,13 +160,15 @@ def with_real_validation() -> TrainingData:
     twice = np.ones((2, 2), np.uint8)
     large = OverlapPairs(np.kron(small.images, twice.astype(small.images.dtype)), np.kron(small.labels, twice))
     real = SplitTensors.from_pairs(large, Preprocessor())
-    return TrainingData(data.train, data.validation, data.test, extra_validation={REAL_VALIDATION: real})
+    return TrainingData(data.train, data.validation, data.test, extra_validation={REAL_VALIDATION: real},
+                        composition={"pommier": len(data.train)})
 
 
 def test_a_run_logs_both_validation_sets_and_selects_on_their_mean(tmp_path):
     """Two tiny epochs with a second validation set: both logged, ``selection_dice`` their
     mean, the epoch kept the best of that mean."""
-    result = train(tiny_config(tmp_path, 2), data=with_real_validation(), command="python train_accelerate.py --tiny")
+    data = with_real_validation()
+    result = train(tiny_config(tmp_path, 2), data=data, command="python train_accelerate.py --tiny")
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [record["epoch"] for record in log] == [1, 2]
     for record in log:
@@ -179,6 +181,7 @@ def test_a_run_logs_both_validation_sets_and_selects_on_their_mean(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["best_epoch"] == best["epoch"]
     assert metrics["best_validation_dice"] == pytest.approx(best["selection_dice"])
+    assert metrics["training_composition"] == {"pommier": len(data.train)}
 
 
 #: Validation Dice per set and epoch for the run below: the best mean (epoch 2) is neither

@@ -189,6 +189,7 @@ def _finish(
             "best_epoch": run_state.best_epoch, "epochs_trained": run_state.epochs_done,
             "best_validation_dice": run_state.best_dice, "processes": accelerator.num_processes,
             "replica_weights_identical": identical, "command": command,
+            "training_composition": dict(data.composition),
         }
         publish.write_metrics(config, scores, run)
         publish.save_model(accelerator.unwrap_model(generator), config, data.preprocessor, scores, command)
