@@ -21,12 +21,9 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TypeVar
 
-from PIL import Image
-
-from amfl.reading import MAX_SIDE
+from amfl.reading import MAX_SIDE, declared_shape
 
 T = TypeVar("T")
 
@@ -137,25 +134,6 @@ def any_large(paths: Iterable[str], is_large: Callable[[tuple[int, int]], bool])
         if shape is not None and max(shape) <= MAX_SIDE and is_large(shape):
             return True
     return False
-
-
-def declared_shape(path: str | Path) -> tuple[int, int] | None:
-    """(height, width) that an image file declares (its first page or frame), read from its
-    header by Pillow, else tifffile, without decoding any pixel; None when neither can read
-    it (``amfl.reading`` then says why)."""
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except Exception:  # Pillow raises many types for what it cannot open
-        pass
-    try:
-        import tifffile
-
-        with tifffile.TiffFile(path) as tiff:
-            page = tiff.pages[0]
-            return int(page.imagelength), int(page.imagewidth)
-    except Exception:  # not a TIFF either, or a damaged one
-        return None
 
 
 def release_free_memory() -> None:

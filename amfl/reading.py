@@ -115,6 +115,25 @@ def check_dimensions(name: str, height: int, width: int) -> None:
         raise InputError(f"{name}: the image has no pixels ({width} x {height})")
 
 
+def declared_shape(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) that an image file declares (its first page or frame), read from its
+    header by Pillow, else tifffile, without decoding any pixel; None when neither can read
+    it (:func:`read_pixels` then says why). The app sorts requests by it (amfl.demo_gate)."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except Exception:  # Pillow raises many types for what it cannot open
+        pass
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tiff:
+            page = tiff.pages[0]
+            return int(page.imagelength), int(page.imagewidth)
+    except Exception:  # not a TIFF either, or a damaged one
+        return None
+
+
 def _looks_like_tiff(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
