@@ -23,6 +23,7 @@ from amfl.pictures import difference_image, overlay, stretch_to_uint8
 from amfl.preprocessing import Preprocessor
 from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
 from amfl.tiling import Tiling, tiled_labels, whole_image_grid
+from amfl.tracing import traced_network
 
 #: Images of more pixels than this, once padded to the network size, are large: the network
 #: runs on them in overlapping tiles (:mod:`amfl.tiling`), and the app segments one at a time.
@@ -126,6 +127,10 @@ class Segmenter:
         self.preprocessor = preprocessor or Preprocessor.for_model(model)
         self.tiling = tiling or Tiling()
         self.device = next(model.parameters()).device
+        # whole images go through a trace (same logits, no GIL between operators); tiles
+        # through the model itself, whose upsampling follows the tile's place in the image
+        self.whole_image_network = traced_network(
+            self.model, self.model.in_channels, int(getattr(self.model, "input_divisor", 1)), self.device)
 
     @classmethod
     def from_pretrained(cls, source: str | Path) -> Segmenter:
@@ -140,6 +145,12 @@ class Segmenter:
         if isinstance(image, (str, Path)):
             return self.segment_grey(*read_grey(image))
         return self.segment_grey(*to_grey(image))
+
+    @torch.inference_mode()
+    def predict(self, batch: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of a prepared (N, C, H, W) batch in one forward: the
+        model's ``predict``, computed by its trace (:mod:`amfl.tracing`)."""
+        return self.whole_image_network(batch).softmax(dim=1)
 
     def is_large(self, shape: tuple[int, int]) -> bool:
         """Whether an image of ``shape`` (height, width) is segmented in tiles: more than
@@ -156,7 +167,7 @@ class Segmenter:
             labels = prepared.padding.crop(tiled_labels(self.model, prepared.images[0], self.tiling, self.device))
         else:
             batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
-            probabilities = self.model.predict(batch)
+            probabilities = self.predict(batch)
             labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()
         seconds = time.perf_counter() - started
         light = bool(prepared.inverted[0])

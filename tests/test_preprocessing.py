@@ -232,8 +232,8 @@ def test_a_saved_preprocessor_is_loaded_and_used_by_the_segmenter(tmp_path):
     segmenter = Segmenter.from_pretrained(tmp_path)
     assert segmenter.preprocessor == saved
     seen = []
-    predict = segmenter.model.predict
-    segmenter.model.predict = lambda batch: seen.append(batch) or predict(batch)
+    predict = segmenter.predict
+    segmenter.predict = lambda batch: seen.append(batch) or predict(batch)
     result = segmenter.segment(np.zeros((94, 93), np.uint16))
     assert result.shape == (94, 93)
     assert seen[0].shape == (1, 1, 160, 160) and seen[0][0, 0, 0, 0].item() == 1.0  # the 255 border

@@ -72,13 +72,13 @@ def by_hand(segmenter: Segmenter, grey: np.ndarray) -> tuple[np.ndarray, np.ndar
 def record_network_inputs(segmenter: Segmenter, monkeypatch) -> list[np.ndarray]:
     """What ``segmenter`` hands its network, recorded until the test ends."""
     seen = []
-    predict = segmenter.model.predict
+    predict = segmenter.predict
 
     def recording(batch):
         seen.append(batch.numpy().copy())
         return predict(batch)
 
-    monkeypatch.setattr(segmenter.model, "predict", recording)
+    monkeypatch.setattr(segmenter, "predict", recording)
     return seen
 
 

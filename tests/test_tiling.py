@@ -37,9 +37,12 @@ def example_mosaic(shape: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, n
 
 
 def forward_shapes(segmenter: Segmenter) -> list[tuple[int, ...]]:
-    """The shape of every network input of ``segmenter`` from now on."""
+    """The shape of every network input of ``segmenter`` from now on: tiles go through the
+    model, whole images through ``Segmenter.predict`` (the model's trace)."""
     shapes: list[tuple[int, ...]] = []
     segmenter.model.register_forward_pre_hook(lambda _, inputs: shapes.append(tuple(inputs[0].shape)))
+    predict = segmenter.predict
+    segmenter.predict = lambda batch: shapes.append(tuple(batch.shape)) or predict(batch)
     return shapes
 
 
