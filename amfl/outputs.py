@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,8 @@ MAX_STEM_BYTES = MAX_NAME_BYTES - max(len(suffix.encode()) for suffix in OUTPUT_
 #: Temporary files of :func:`atomic_write` start with this (hidden, and short whatever the
 #: final name, so that a name near the length limit still gets a temporary).
 TEMPORARY_PREFIX = ".amfl-partial-"
+#: Temporaries not modified for this long are a killed run's (:func:`remove_stale_temporaries`).
+STALE_TEMPORARY_S = 60.0
 
 
 def match_ground_truths(
@@ -79,33 +82,34 @@ def _truth_stem(path: Path) -> str:
     return stem
 
 
-def output_stems(names: Sequence[str]) -> list[str]:
+def output_stems(names: Sequence[str], suffixes: Sequence[str] = OUTPUT_SUFFIXES) -> list[str]:
     """File-name stems for the outputs of ``names``, distinct even when two inputs share a
     stem (``a.png`` and ``a.tif`` -> ``a_png``, ``a_tif``; repeated names get a number), also
-    on file systems that ignore case, and short enough for the longest output suffix within
+    on file systems that ignore case, and short enough for the longest of ``suffixes`` within
     ``MAX_NAME_BYTES``: a longer stem is cut and ends in ``~`` and a hash of the whole name."""
+    limit = MAX_NAME_BYTES - max(len(suffix.encode()) for suffix in suffixes)
     stems = [Path(name).stem for name in names]
     counts = Counter(stem.casefold() for stem in stems)
     taken: set[str] = set()
     result = []
     for name, stem in zip(names, stems, strict=True):
         candidate = Path(name).name.replace(".", "_") if counts[stem.casefold()] > 1 else stem
-        unique, number = _fit_stem(candidate, name), 1
+        unique, number = _fit_stem(candidate, name, limit), 1
         while unique.casefold() in taken:
             number += 1
-            unique = _fit_stem(candidate, name, f"_{number}")
+            unique = _fit_stem(candidate, name, limit, f"_{number}")
         taken.add(unique.casefold())
         result.append(unique)
     return result
 
 
-def _fit_stem(stem: str, name: str, tail: str = "") -> str:
-    """``stem + tail``, or when longer than ``MAX_STEM_BYTES`` in UTF-8, the start of ``stem``
+def _fit_stem(stem: str, name: str, limit: int, tail: str = "") -> str:
+    """``stem + tail``, or when longer than ``limit`` bytes in UTF-8, the start of ``stem``
     with ``~`` and 8 hex digits of a hash of ``name`` (names sharing a long prefix differ)."""
-    if len((stem + tail).encode()) <= MAX_STEM_BYTES:
+    if len((stem + tail).encode()) <= limit:
         return stem + tail
     mark = "~" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    room = MAX_STEM_BYTES - len((mark + tail).encode())
+    room = limit - len((mark + tail).encode())
     cut = stem.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
     return cut + mark + tail
 
@@ -146,6 +150,22 @@ def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
             raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
     return path
+
+
+def remove_stale_temporaries(folder: Path, older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:
+    """Remove the temporaries of :func:`atomic_write` that a killed process left in
+    ``folder``: those not modified for ``older_than_s`` (a live writer's are newer).
+    Returns what was removed."""
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in folder.glob(f"{TEMPORARY_PREFIX}*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+    return removed
 
 
 def _new_temporary(path: Path) -> Path:
@@ -195,6 +215,6 @@ def save_results(analysis: Analysis, folder: Path | str, stem: str, opacity: flo
     return paths
 
 
-def output_paths(folder: Path | str, stem: str) -> list[Path]:
-    """Every file :func:`save_results` may write for ``stem``."""
-    return [Path(folder) / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES]
+def output_paths(folder: Path | str, stem: str, suffixes: Sequence[str] = OUTPUT_SUFFIXES) -> list[Path]:
+    """Every file :func:`save_results` (or a writer of ``suffixes``) may write for ``stem``."""
+    return [Path(folder) / f"{stem}{suffix}" for suffix in suffixes]

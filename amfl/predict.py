@@ -15,8 +15,9 @@ names start with a dot (``.DS_Store``, macOS ``._x.png``) are not segmented but 
 
 Every output is written to a temporary name and renamed into place, so an interrupted run
 or a full disk never leaves a partial file under its final name. A stale ``results.csv`` is
-removed at the start; each row goes to ``results.partial.csv`` as soon as its file is done,
-and ``results.csv`` is written (atomically) at the end, when the partial file is removed.
+removed at the start, and so are the temporaries (``.amfl-partial-*``) a killed run left;
+each row goes to ``results.partial.csv`` as soon as its file is done, and ``results.csv``
+is written (atomically) at the end, when the partial file is removed.
 
 Exit status: 0 every file was segmented and written; 1 nothing was written (no files, the
 model cannot be loaded, the output folder refuses writes, no image could be segmented, or
@@ -41,6 +42,7 @@ from amfl.outputs import (
     match_ground_truths,
     output_paths,
     output_stems,
+    remove_stale_temporaries,
     result_row,
     save_results,
     write_csv,
@@ -146,9 +148,10 @@ def is_hidden(path: Path) -> bool:
 
 
 class ResultsTable:
-    """``results.csv`` of a run, safe on the way: a stale one is removed at the start, each
-    row is appended to ``results.partial.csv`` as soon as its file is done, and
-    :meth:`finish` writes ``results.csv`` atomically and removes the partial file.
+    """``results.csv`` of a run, safe on the way: a stale one (and a killed run's
+    temporaries) is removed at the start, each row is appended to ``results.partial.csv``
+    as soon as its file is done, and :meth:`finish` writes ``results.csv`` atomically and
+    removes the partial file.
 
     Raises OSError when the folder cannot be created or written into."""
 
@@ -157,6 +160,7 @@ class ResultsTable:
         self.path, self.partial = folder / CSV_NAME, folder / PARTIAL_CSV_NAME
         self.rows: list[dict[str, object]] = []
         self.path.unlink(missing_ok=True)
+        remove_stale_temporaries(folder)
         self._handle = open(self.partial, "w", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._handle, fieldnames=CSV_COLUMNS, restval="")
         self._writer.writeheader()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 
 import amfl.outputs
 import amfl.predict
+from amfl.outputs import STALE_TEMPORARY_S, TEMPORARY_PREFIX
 from amfl.predict import CSV_NAME, EXIT_FAILED, EXIT_FATAL, PARTIAL_CSV_NAME, main
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
 
@@ -251,3 +253,24 @@ def test_help_documents_the_exit_codes(capsys):
     assert "exit status: 0 every file was segmented" in text
     assert f"{EXIT_FATAL} nothing was written" in text and "2 bad arguments" in text
     assert f"{EXIT_FAILED} some files failed" in text and "130 interrupted" in text
+
+
+def test_a_killed_runs_temporaries_are_removed_and_a_live_writers_kept(folders):
+    images, out = folders
+    out.mkdir()
+    stale, live = out / f"{TEMPORARY_PREFIX}0123456789ab.png", out / f"{TEMPORARY_PREFIX}ba9876543210.png"
+    stale.write_bytes(b"half a PNG")
+    live.write_bytes(b"being written")
+    long_ago = time.time() - STALE_TEMPORARY_S - 5
+    os.utime(stale, (long_ago, long_ago))
+    assert run(images, out) == 0
+    assert not stale.exists() and live.exists()
+
+
+def test_an_output_path_that_is_a_file_is_a_clear_error(folders, capsys):
+    images, out = folders
+    out.write_text("not a folder")
+    with pytest.raises(SystemExit) as stopped:
+        run(images, out)
+    assert stopped.value.code == 2 and f"output {out} exists and is not a folder" in capsys.readouterr().err
+    assert out.read_text() == "not a folder"
