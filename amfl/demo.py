@@ -11,12 +11,12 @@ state's ``time_to_live``), so the state holds only a token. What a session needs
 its results (another image chosen, the opacity moved) is a :class:`amfl.demo_views.Kept`
 per image: the uint8 display image, label map and ground truth, 2 to 3 bytes a pixel
 (3 MB for a 1024 x 1024 image with ground truth; the float32 grey image and the analysis
-are not kept). These live in one :class:`amfl.demo_views.KeptResults` per app: a batch
-keeps its first results up to ``KEPT_SESSION_BYTES`` (48 MiB, one 4096 x 4096 image with
-ground truth), all sessions together at most ``KEPT_TOTAL_BYTES`` (192 MiB, the least
-recently used batch dropped first), and a batch is dropped ``KEPT_MAX_AGE_S`` (15 minutes)
-after it was made. A result no longer kept says so and asks for Segment again; the
-downloads stay for ``OUTPUT_MAX_AGE_S``.
+are not kept), held zlib-compressed. These live in one
+:class:`amfl.demo_views.KeptResults` per app: a batch keeps its first results up to
+``KEPT_SESSION_BYTES`` (48 MiB, at least one 4096 x 4096 image with ground truth), all
+sessions together at most ``KEPT_TOTAL_BYTES`` (192 MiB, the least recently used batch
+dropped first), and a batch is dropped ``KEPT_MAX_AGE_S`` (15 minutes) after it was made.
+A result no longer kept says so; the downloads stay for ``OUTPUT_MAX_AGE_S``.
 
 Large images (over 1024 x 1024 pixels) go one at a time, two more waiting, the next refused
 (:mod:`amfl.demo_gate`), so at least five of the ``CONCURRENCY_LIMIT`` workers stay free.
@@ -57,6 +57,7 @@ from amfl.demo_views import (
     result_views,
     updates,
 )
+from amfl.memory import limit_malloc_arenas
 from amfl.outputs import (
     MAX_NAME_BYTES,
     MAX_STEM_BYTES,
@@ -78,6 +79,9 @@ CONCURRENCY_LIMIT = 8
 #: Gradio refuses larger uploads outright; smaller files over the app's own 20 MB limit
 #: still reach the app, which explains the limit in words.
 UPLOAD_LIMIT = "64mb"
+#: Sessions Gradio keeps (least recently used dropped; default 10,000). Each API call is one,
+#: of about 0.13 MB (16 calls added 2 MB): 10,000 would be 1.3 GB, 500 are 65 MB.
+SESSION_CAPACITY = 500
 #: Example images in an examples folder are ``example_<n>.png`` beside ``example_<n>_label.png``
 #: (written by ``python -m amfl.space examples``).
 EXAMPLE_PATTERN = "example_*[0-9].png"
@@ -248,20 +252,17 @@ class Page:
     def show(self, token: str | None, name: str | None, opacity: float) -> ResultViews:
         """Dropdown handler: the views of another image of the batch, without re-running."""
         opacity = check_opacity(opacity)
-        return result_views(self._find(token, name), opacity, notes=f"- {GONE}" if name else "")
+        return result_views(self.kept.find(token, name), opacity, notes=f"- {GONE}" if name else "")
 
     def recolour(self, token: str | None, name: str | None, opacity: float) -> str | None:
         """Slider handler: only the overlay changes with the opacity."""
         opacity = check_opacity(opacity)
-        result = self._find(token, name)
+        result = self.kept.find(token, name)
         if result is None:
             if name:
                 gr.Warning(GONE)
             return None
         return display_png(result.overlay(opacity), output_folder(), "overlay")
-
-    def _find(self, token: str | None, name: str | None) -> Kept | None:
-        return next((result for result in self.kept.get(token) if result.name == name), None)
 
 
 # --- Layout ---------------------------------------------------------------------------------
@@ -383,6 +384,7 @@ def main(default_model: Path | None = None, examples_dir: Path | None = None) ->
     examples shipped in ``examples_dir``, serve it. A missing model stops the start with a
     message naming the folder and ``AMFL_MODEL``."""
     logging.basicConfig(level=logging.INFO)
+    limit_malloc_arenas()  # before the server's threads exist: see amfl.memory
     try:
         limit_threads()
         segmenter = Segmenter.from_pretrained(resolve_model_source(None, default_model))
@@ -393,6 +395,6 @@ def main(default_model: Path | None = None, examples_dir: Path | None = None) ->
 
 
 def serve(demo: gr.Blocks, **launch_options) -> tuple:
-    """Queue and launch ``demo`` with the app's upload limit; ``launch_options`` go to
-    ``Blocks.launch`` (tests pass a host and ``prevent_thread_lock=True``)."""
-    return demo.queue().launch(max_file_size=UPLOAD_LIMIT, **launch_options)
+    """Queue and launch ``demo`` with the app's upload limit and session capacity;
+    ``launch_options`` go to ``Blocks.launch`` (tests: a host, ``prevent_thread_lock``)."""
+    return demo.queue().launch(max_file_size=UPLOAD_LIMIT, state_session_capacity=SESSION_CAPACITY, **launch_options)

@@ -10,19 +10,21 @@ once with :class:`LaneFull`. So large requests hold at most ``1 + waiting`` of t
 and the rest stay free for small ones. The one large request running runs at a lower CPU
 priority (:func:`at_low_priority`), so small requests do not share the CPU with it evenly
 but go first. Whether a request is large is read from the files' headers
-(:func:`declared_shape`) before any pixel is decoded.
+(:func:`declared_shape`) before any pixel is decoded. After a large request, and whenever
+the last request in flight ends, the C heap's free memory goes back to the system
+(:func:`amfl.memory.release_free_memory`), so the server shrinks again once a load is over.
 """
 
 from __future__ import annotations
 
 import contextvars
-import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from amfl.memory import release_free_memory
 from amfl.reading import MAX_SIDE, declared_shape
 
 T = TypeVar("T")
@@ -53,6 +55,7 @@ class LargeImageGate:
         self._admitted = threading.BoundedSemaphore(1 + waiting)
         self._count_lock = threading.Lock()
         self._count = 0
+        self._in_flight = 0
 
     @property
     def admitted(self) -> int:
@@ -81,16 +84,27 @@ class LargeImageGate:
             self._add(-1)
             self._admitted.release()
 
+    @property
+    def in_flight(self) -> int:
+        """Requests of any size inside :meth:`run` now."""
+        with self._count_lock:
+            return self._in_flight
+
     def run(self, large: bool, function: Callable[..., T], *args: object) -> T:
         """``function(*args)`` within :meth:`admit`; a large request's at low priority
-        (:func:`at_low_priority`), so that small ones run first, and followed by
-        :func:`release_free_memory`."""
-        with self.admit(large):
-            if not large:
-                return function(*args)
-            try:
-                return at_low_priority(function, *args)
-            finally:
+        (:func:`at_low_priority`), so that small ones run first. :func:`release_free_memory`
+        follows a large request, and any request that leaves none in flight: the worker
+        threads' malloc arenas otherwise keep what a burst of requests freed."""
+        with self._count_lock:
+            self._in_flight += 1
+        try:
+            with self.admit(large):
+                return at_low_priority(function, *args) if large else function(*args)
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+                idle = self._in_flight == 0
+            if large or idle:
                 release_free_memory()
 
 
@@ -134,14 +148,3 @@ def any_large(paths: Iterable[str], is_large: Callable[[tuple[int, int]], bool])
         if shape is not None and max(shape) <= MAX_SIDE and is_large(shape):
             return True
     return False
-
-
-def release_free_memory() -> None:
-    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; nothing
-    elsewhere). torch frees a large image's tiles into malloc's arenas, which keep them: two
-    2048 x 2048 images left a process 745 MB larger, 22 MB once trimmed (``bench_memory``'s
-    image); in ``benchmarks/bench_load.py`` the server's memory came back to within 10 %."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,9 +33,14 @@ from amfl.segmentation import Analysis, chromosome_masks
 
 #: Download folders (and Gradio's cached copies) older than this are deleted, seconds.
 OUTPUT_MAX_AGE_S = 3600
-#: What a session's results may hold, bytes: one image of the largest size with its ground
-#: truth (3 bytes a pixel, see :class:`Kept`), 48 MiB; later images of a bigger batch are
-#: listed in the table and the downloads but cannot be shown again.
+#: The download folders are checked for old ones at most this often, seconds.
+SWEEP_INTERVAL_S = 60.0
+_LAST_SWEEP: dict[Path, float] = {}
+_SWEEP_LOCK = threading.Lock()
+#: What a session's results may hold, packed bytes (:class:`PackedKept`): at least one image
+#: of the largest size with its ground truth, were nothing compressible (3 bytes a pixel,
+#: see :class:`Kept`), 48 MiB; later images of a bigger batch are listed in the table and
+#: the downloads but cannot be shown again.
 KEPT_SESSION_BYTES = 3 * MAX_SIDE * MAX_SIDE
 #: What all sessions' results together may hold, bytes (192 MiB), the least recently used
 #: batch dropped first: API calls, each a session of its own, cannot pile up memory.
@@ -107,11 +113,46 @@ class Kept:
         return None if self.truth is None else difference_image(self.labels, self.truth)
 
 
+#: The pixel fields of :class:`Kept`, each a uint8 array (``truth`` may be None).
+PIXEL_FIELDS = ("display", "labels", "truth")
+
+
+class PackedKept:
+    """A :class:`Kept` as the store holds it: its pixel arrays compressed with zlib at level
+    1 (each kept raw instead if that is not smaller), the rest as it is. Label maps are
+    mostly runs of one class, so a 4096 x 4096 result of 32 MiB raw takes a few MiB; it is
+    unpacked again only to be redrawn (about 0.1 s at that size)."""
+
+    __slots__ = ("name", "nbytes", "_rest", "_pixels")
+
+    def __init__(self, kept: Kept) -> None:
+        self.name = kept.name
+        self._pixels: dict[str, tuple[tuple[int, ...], bool, bytes] | None] = {}
+        for field in PIXEL_FIELDS:
+            array = getattr(kept, field)
+            if array is None:
+                self._pixels[field] = None
+                continue
+            raw = np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+            packed = zlib.compress(raw, 1)
+            self._pixels[field] = (array.shape, True, packed) if len(packed) < len(raw) else (array.shape, False, raw)
+        self._rest = dataclasses.replace(kept, display=None, labels=None, truth=None)
+        self.nbytes = sum(len(data) for _, _, data in filter(None, self._pixels.values()))
+
+    def unpack(self) -> Kept:
+        """The :class:`Kept` again, with read-only arrays equal to the originals."""
+        arrays = {field: None if packed is None else
+                  np.frombuffer(zlib.decompress(packed[2]) if packed[1] else packed[2], np.uint8).reshape(packed[0])
+                  for field, packed in self._pixels.items()}
+        return dataclasses.replace(self._rest, **arrays)
+
+
 class KeptResults:
     """The batches that sessions can redraw, each under a random token that the session's
-    ``gr.State`` holds (the state itself is a short string). Bounded, whatever the number of
-    sessions: a batch keeps its first results up to ``session_bytes``; all batches together
-    hold at most ``total_bytes``, the least recently used dropped first; a batch is dropped
+    ``gr.State`` holds (the state itself is a short string), each result packed
+    (:class:`PackedKept`). Bounded in packed bytes, whatever the number of sessions: a
+    batch keeps its first results up to ``session_bytes``; all batches together hold at
+    most ``total_bytes``, the least recently used dropped first; a batch is dropped
     ``max_age_s`` after it was kept, or when its session's state is deleted
     (:meth:`discard` is the state's ``delete_callback``). Thread-safe."""
 
@@ -121,31 +162,40 @@ class KeptResults:
             raise ValueError(f"session_bytes {session_bytes} is over total_bytes {total_bytes}")
         self.session_bytes, self.total_bytes = session_bytes, total_bytes
         self.max_age_s, self.clock = max_age_s, clock
-        self._batches: OrderedDict[str, tuple[float, list[Kept]]] = OrderedDict()
+        self._batches: OrderedDict[str, tuple[float, list[PackedKept]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def keep(self, results: Sequence[Kept], replacing: str | None = None) -> tuple[str, list[Kept]]:
-        """Keep the first ``results`` that fit in ``session_bytes``, dropping the batch
-        ``replacing`` (the session's previous one): (token, what was kept); no token ("")
-        when nothing was kept."""
+        """Keep the first ``results`` that fit in ``session_bytes`` once packed, dropping
+        the batch ``replacing`` (the session's previous one): (token, the results kept, as
+        given); no token ("") when nothing was kept."""
         with self._lock:
             self._batches.pop(replacing or "", None)
-        kept, size = [], 0
+        kept, packed, size = [], [], 0
         for result in results:
-            if size + result.nbytes > self.session_bytes:
+            package = PackedKept(result)
+            if size + package.nbytes > self.session_bytes:
                 break
             kept.append(result)
-            size += result.nbytes
+            packed.append(package)
+            size += package.nbytes
         if not kept:
             return "", []
         token = secrets.token_urlsafe(16)
         with self._lock:
-            self._batches[token] = (self.clock(), kept)
+            self._batches[token] = (self.clock(), packed)
             self._drop_old()
         return token, kept
 
-    def get(self, token: str | None) -> list[Kept]:
-        """The results kept under ``token``; none once dropped."""
+    def names(self, token: str | None) -> list[str]:
+        """The names of the results kept under ``token``; none once dropped."""
+        return [package.name for package in self._batch(token)]
+
+    def find(self, token: str | None, name: str | None) -> Kept | None:
+        """The result ``name`` kept under ``token``, unpacked; None once dropped."""
+        return next((package.unpack() for package in self._batch(token) if package.name == name), None)
+
+    def _batch(self, token: str | None) -> list[PackedKept]:
         with self._lock:
             self._drop_old()
             if token not in self._batches:
@@ -159,12 +209,12 @@ class KeptResults:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of pixel arrays held by all batches."""
+        """Packed bytes of the pixel arrays held by all batches."""
         with self._lock:
             return self._nbytes()
 
     def _nbytes(self) -> int:
-        return sum(result.nbytes for _, results in self._batches.values() for result in results)
+        return sum(package.nbytes for _, packages in self._batches.values() for package in packages)
 
     def _drop_old(self) -> None:
         cutoff = self.clock() - self.max_age_s
@@ -172,7 +222,6 @@ class KeptResults:
             del self._batches[token]
         while self._nbytes() > self.total_bytes:
             self._batches.popitem(last=False)
-
 
 
 def legend_html() -> str:
@@ -240,9 +289,10 @@ def display_png(pixels: np.ndarray, folder: Path, name: str) -> str:
     Components get files rather than arrays because Gradio stores an array under a name
     derived from its content and writes it in place: two requests showing the same picture
     at once could fetch each other's half-written file. A file is copied into Gradio's
-    cache under a temporary name and renamed, which is safe."""
+    cache under a temporary name and renamed, which is safe. Compression level 1: twice as
+    fast as the default for a few percent more bytes, on pictures that are only shown."""
     path = folder / f"{name}.png"
-    Image.fromarray(enlarged(pixels)).save(path)
+    Image.fromarray(enlarged(pixels)).save(path, compress_level=1)
     return str(path)
 
 
@@ -312,11 +362,21 @@ def result_views(result: Kept | None, opacity: float, notes: str = "") -> Result
 
 
 def output_folder(root: Path | None = None) -> Path:
-    """A fresh folder for one request's downloads; folders older than an hour are removed."""
+    """A fresh folder for one request's downloads. Folders older than an hour are removed,
+    by one request a minute at most (:data:`SWEEP_INTERVAL_S`): listing a root of hundreds
+    of folders on every request cost more than drawing a picture."""
     root = root or Path(tempfile.gettempdir()) / "amfl-demo"
     root.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - OUTPUT_MAX_AGE_S
-    for old in root.iterdir():
-        if old.is_dir() and old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)
+    now = time.time()
+    with _SWEEP_LOCK:
+        due = now - _LAST_SWEEP.get(root, 0.0) >= SWEEP_INTERVAL_S
+        if due:
+            _LAST_SWEEP[root] = now
+    if due:
+        for old in root.iterdir():
+            try:
+                if old.is_dir() and old.stat().st_mtime < now - OUTPUT_MAX_AGE_S:
+                    shutil.rmtree(old, ignore_errors=True)
+            except FileNotFoundError:  # removed meanwhile by another process
+                pass
     return Path(tempfile.mkdtemp(dir=root))

@@ -3,8 +3,12 @@
 Starts ``python app.py`` on 127.0.0.1 (a free port) in a subprocess with the given model,
 then ``--large_users`` users each send ``--large_requests_per_user`` large images
 (``--large_side`` pixels a side) and, once those are under way, ``--users`` users each send
-``--requests_per_user`` small images (``--small_side``), every user its own gradio_client
-and its own image (``benchmarks/bench_memory.py``'s crossing bands, uint16 PNG). Printed:
+``--requests_per_user`` small images (``--small_side``), every user its own HTTP connection
+and its own image (``benchmarks/bench_memory.py``'s crossing bands, uint16 PNG). A user
+makes the plain HTTP API's calls (upload, call, event stream: the API section of
+``space/README.md``) and downloads the one file it checks, the label map. Not
+``gradio_client``: it downloads every picture of a result as well, and its own work, 0.6
+CPU-s a request here, took more of the two shared cores than the server's. Printed:
 
 - every small request's latency (median, max, how many over the 2 s goal, how many ran while
   a large one was in flight), and the large ones' latencies (or that they were refused);
@@ -25,6 +29,8 @@ reported, not enforced: they depend on the machine and what else runs on it).
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import socket
 import statistics
@@ -35,6 +41,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 from PIL import Image
 
@@ -105,18 +112,28 @@ def start_server(model: str, port: int, log: Path) -> subprocess.Popen:
     raise SystemExit(f"the app did not listen on port {port} within {START_TIMEOUT_S} s")
 
 
-def label_file(result) -> str | None:
-    """The downloaded ``*_labels.png`` among a /segment result's outputs."""
-    for output in result:
-        for item in output if isinstance(output, (list, tuple)) else [output]:
-            if isinstance(item, str) and item.endswith("_labels.png"):
-                return item
-    return None
-
-
-def labels_of(path: str) -> np.ndarray:
-    with Image.open(path) as image:
+def labels_of(content: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(content)) as image:
         return np.asarray(image)  # palette PNG: the indices are the classes 0-3
+
+
+def segment_over_http(client: httpx.Client, url: str, image: Path) -> tuple[str, bytes | None]:
+    """One call of the app's /segment API as curl would make it: (the status text or the
+    error event's message, the downloaded ``*_labels.png`` or None)."""
+    api = f"{url}/gradio_api"
+    with image.open("rb") as handle:
+        [uploaded] = client.post(f"{api}/upload", files=[("files", (image.name, handle))]).raise_for_status().json()
+    data = [[{"path": uploaded, "meta": {"_type": "gradio.FileData"}}], None, 0.5]
+    event = client.post(f"{api}/call/segment", json={"data": data}).raise_for_status().json()["event_id"]
+    stream = client.get(f"{api}/call/segment/{event}").raise_for_status().text
+    kind, _, payload = stream.strip().rpartition("\ndata: ")
+    if not kind.endswith("event: complete"):
+        return f"error event: {payload[:200]}", None
+    outputs = json.loads(payload)
+    status = next(value for value in outputs if isinstance(value, str) and value.startswith(("Segmented", "No image")))
+    downloads = next(value for value in outputs if isinstance(value, list) and value and "path" in value[0])
+    labels = next(item["url"] for item in downloads if item["path"].endswith("_labels.png"))
+    return status, client.get(labels).raise_for_status().content
 
 
 class User(threading.Thread):
@@ -129,22 +146,18 @@ class User(threading.Thread):
         self.records: list[dict] = []
 
     def run(self) -> None:
-        from gradio_client import Client, handle_file
-
-        client = Client(self.url, verbose=False)
-        for _ in range(self.count):
-            started = time.monotonic()
-            record = {"kind": self.kind, "start": started}
-            try:
-                result = client.submit([handle_file(str(self.image))], None, 0.5,
-                                       api_name="/segment").result(timeout=self.timeout)
-                path = label_file(result)
-                record["identical"] = path is not None and np.array_equal(labels_of(path), self.expected)
-                record["status"] = result[1].splitlines()[0]
-            except Exception as error:  # a refused or failed request is a result too
-                record["identical"], record["status"] = False, f"{type(error).__name__}: {error}"[:200]
-            record["end"] = time.monotonic()
-            self.records.append(record)
+        with httpx.Client(timeout=self.timeout) as client:
+            for _ in range(self.count):
+                started = time.monotonic()
+                record = {"kind": self.kind, "start": started}
+                try:
+                    status, labels = segment_over_http(client, self.url, self.image)
+                    record["identical"] = labels is not None and np.array_equal(labels_of(labels), self.expected)
+                    record["status"] = status.splitlines()[0]
+                except Exception as error:  # a refused or failed request is a result too
+                    record["identical"], record["status"] = False, f"{type(error).__name__}: {error}"[:200]
+                record["end"] = time.monotonic()
+                self.records.append(record)
 
 
 def main() -> int:

@@ -65,7 +65,8 @@ def segment(segmenter, images, truths=None, opacity=0.5) -> tuple[BatchViews, li
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         views = page.segment(images, truths, opacity)
-    return views, [str(warning.message) for warning in caught], page.kept.get(views.kept)
+    kept = [page.kept.find(views.kept, name) for name in page.kept.names(views.kept)]
+    return views, [str(warning.message) for warning in caught], kept
 
 
 def pixels(path: str) -> np.ndarray:
@@ -319,3 +320,28 @@ def test_eight_concurrent_requests_to_the_real_server_all_succeed(bundled_segmen
             [f"{names[name]}_labels.png", f"{names[name]}_overlay.png", "results.csv"]
         )
         np.testing.assert_array_equal(pixels(result["overlay"]), enlarged(expected.overlay(0.5)))
+
+
+def test_old_download_folders_are_swept_at_most_once_a_minute(tmp_path, monkeypatch):
+    import os
+    import time
+
+    import amfl.demo_views as views
+
+    def old_folder(name):
+        folder = tmp_path / name
+        folder.mkdir()
+        hours_ago = time.time() - views.OUTPUT_MAX_AGE_S - 60
+        os.utime(folder, (hours_ago, hours_ago))
+        return folder
+
+    monkeypatch.setattr(views, "_LAST_SWEEP", {})
+    stale, recent = old_folder("stale"), views.output_folder(tmp_path)
+    views.output_folder(tmp_path)
+    assert not stale.exists() and recent.is_dir()
+    later = old_folder("later")
+    views.output_folder(tmp_path)  # within the interval: not listed again
+    assert later.exists()
+    monkeypatch.setitem(views._LAST_SWEEP, tmp_path, time.time() - views.SWEEP_INTERVAL_S)
+    views.output_folder(tmp_path)
+    assert not later.exists() and recent.is_dir()

@@ -21,8 +21,10 @@ import torch
 from PIL import Image
 
 import amfl.demo as demo_module
-from amfl.demo import DOWNLOAD_STEM_BYTES, GONE, GRADIO_NAME_BYTES, Page, build_demo, display_name, main, serve
-from amfl.demo_views import KEPT_SESSION_BYTES, KEPT_TOTAL_BYTES, Kept, KeptResults
+from amfl.demo import (
+    DOWNLOAD_STEM_BYTES, GONE, GRADIO_NAME_BYTES, SESSION_CAPACITY, Page, build_demo, display_name, main, serve,
+)
+from amfl.demo_views import KEPT_SESSION_BYTES, KEPT_TOTAL_BYTES, Kept, KeptResults, PackedKept
 from amfl.segmentation import Segmenter, analyse, limit_threads
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
 
@@ -30,7 +32,7 @@ from conftest import BUNDLED_MODEL, example_arrays, example_paths
 SIDE = 512
 #: Requests of the bound tests, each from a session of its own.
 REQUESTS = 8
-#: What one SIDE x SIDE image with ground truth keeps: display, labels and truth, uint8.
+#: What one SIDE x SIDE image with ground truth keeps unpacked: display, labels and truth, uint8.
 KEPT_PER_IMAGE = 3 * SIDE * SIDE
 #: The long upload names: 248 characters, the first 240 shared.
 LONG_PREFIX = "p" * 240
@@ -46,13 +48,16 @@ def held_bytes(value, seen: set[int] | None = None) -> int:
     seen.add(id(value))
     if isinstance(value, np.ndarray):
         return value.nbytes
+    if isinstance(value, bytes):
+        return len(value)
     if isinstance(value, dict):
         return sum(held_bytes(item, seen) for item in value.values())
     if isinstance(value, (list, tuple, set, frozenset)):
         return sum(held_bytes(item, seen) for item in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return sum(held_bytes(getattr(value, field.name), seen) for field in dataclasses.fields(value))
-    return 0
+    slots = getattr(type(value), "__slots__", ())
+    return sum(held_bytes(getattr(value, slot), seen) for slot in slots if hasattr(value, slot))
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +73,12 @@ def segmenter(model_folder):
     limit_threads(1)
     yield Segmenter.from_pretrained(model_folder)
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def packed_per_image(segmenter, inputs) -> int:
+    """What the store holds of the large image with its ground truth, packed."""
+    return PackedKept(Kept.of(analyse(segmenter, inputs["large"], inputs["large_truth"]))).nbytes
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +133,24 @@ def test_a_result_keeps_uint8_pictures_not_the_float_image(segmenter, inputs):
     assert kept.areas == analysis.segmentation.areas()
 
 
+def test_a_packed_result_unpacks_to_the_same_pixels_in_fewer_bytes(segmenter, inputs):
+    kept = Kept.of(analyse(segmenter, inputs["large"], inputs["large_truth"]))
+    packed = PackedKept(kept)
+    assert held_bytes(packed) == packed.nbytes < KEPT_PER_IMAGE / 4
+    unpacked = packed.unpack()
+    for field in ("display", "labels", "truth"):
+        np.testing.assert_array_equal(getattr(unpacked, field), getattr(kept, field))
+    assert unpacked.areas == kept.areas and unpacked.name == kept.name and unpacked.scores == kept.scores
+
+
+def test_pixels_that_do_not_compress_are_held_raw_so_the_largest_image_always_fits():
+    noise = np.random.default_rng(0).integers(0, 256, (300, 200), dtype=np.uint8)
+    kept = Kept("noise.png", noise, noise % 4, None, {}, False, 0.1)
+    packed = PackedKept(kept)
+    assert packed.nbytes <= 2 * noise.size and packed.unpack().truth is None
+    np.testing.assert_array_equal(packed.unpack().display, noise)
+
+
 def test_the_bounds_hold_the_largest_image_and_four_sessions_of_it():
     assert KEPT_SESSION_BYTES == 3 * 4096 * 4096 == 48 * 2**20 and KEPT_TOTAL_BYTES == 4 * KEPT_SESSION_BYTES
 
@@ -135,23 +164,24 @@ def test_the_download_name_limit_is_gradios():
     assert GRADIO_NAME_BYTES == limit and DOWNLOAD_STEM_BYTES == limit - len("_difference.png")
 
 
-def test_sessions_hold_at_most_the_bound_however_many_requests(segmenter, inputs):
-    page = Page(segmenter, KeptResults(session_bytes=KEPT_PER_IMAGE, total_bytes=3 * KEPT_PER_IMAGE))
+def test_sessions_hold_at_most_the_bound_however_many_requests(segmenter, inputs, packed_per_image):
+    page = Page(segmenter, KeptResults(session_bytes=packed_per_image, total_bytes=3 * packed_per_image))
     tokens = []
     for _ in range(REQUESTS):  # each a new session, as API calls are
         views = quietly(page.segment, [inputs["large"]], [inputs["large_truth"]], 0.5)
         tokens.append(views.kept)  # what the session's gr.State holds
         assert isinstance(views.kept, str) and len(views.kept) < 100
-        assert held_bytes(vars(page.kept)) <= 3 * KEPT_PER_IMAGE
-    assert held_bytes(vars(page.kept)) == page.kept.nbytes == 3 * KEPT_PER_IMAGE
-    assert [bool(page.kept.get(token)) for token in tokens] == [False] * (REQUESTS - 3) + [True] * 3
+        assert held_bytes(vars(page.kept)) <= 3 * packed_per_image
+    assert held_bytes(vars(page.kept)) == page.kept.nbytes == 3 * packed_per_image
+    assert [bool(page.kept.names(token)) for token in tokens] == [False] * (REQUESTS - 3) + [True] * 3
     gone = page.show(tokens[0], "large.png", 0.5)  # the oldest session is told, not broken
     assert gone.overlay is None and gone.notes == f"- {GONE}"
 
 
 def test_a_session_replaces_its_batch_and_keeps_what_fits(segmenter, inputs):
-    page = Page(segmenter, KeptResults(session_bytes=2 * 94 * 93 * 2, total_bytes=10**6))
     images = [inputs["sample"], inputs["long_a"], inputs["long_b"]]
+    [size] = {PackedKept(Kept.of(analyse(segmenter, image))).nbytes for image in images}  # one picture
+    page = Page(segmenter, KeptResults(session_bytes=2 * size, total_bytes=10**6))
     first = quietly(page.segment, images, None, 0.5)
     assert [name for name, _ in first.chooser.choices] == ["sample.png", f"{LONG_PREFIX}aaaa.png"]
     assert first.status.splitlines() == [
@@ -161,7 +191,7 @@ def test_a_session_replaces_its_batch_and_keeps_what_fits(segmenter, inputs):
     ]
     assert len(first.table) == 3 and len(first.downloads) == 3 * 2 + 1
     second = quietly(page.segment, [inputs["sample"]], None, 0.5, first.kept)
-    assert page.kept.get(first.kept) == [] and page.kept.nbytes == 94 * 93 * 2
+    assert page.kept.names(first.kept) == [] and page.kept.nbytes == size
     assert second.status == "Segmented 1 of 1 images."
 
 
@@ -170,15 +200,15 @@ def test_results_are_dropped_after_their_time_and_when_gradio_deletes_the_state(
     kept = KeptResults(max_age_s=900, clock=lambda: now[0])
     token = quietly(Page(segmenter, kept).segment, [inputs["sample"]], None, 0.5).kept
     now[0] = 899.0
-    assert [result.name for result in kept.get(token)] == ["sample.png"]
+    assert kept.names(token) == ["sample.png"] and kept.find(token, "sample.png").name == "sample.png"
     now[0] = 901.0
-    assert kept.get(token) == [] and kept.nbytes == 0
+    assert kept.names(token) == [] and kept.find(token, "sample.png") is None and kept.nbytes == 0
     demo = build_demo(segmenter, kept=kept)
     [state] = [block for block in demo.blocks.values() if isinstance(block, gr.State)]
     assert state.time_to_live == 900
     token = quietly(Page(segmenter, kept).segment, [inputs["sample"]], None, 0.5).kept
     state.delete_callback(token)  # what Gradio calls when it deletes the session's state
-    assert kept.get(token) == []
+    assert kept.names(token) == []
 
 
 def test_the_slider_redraws_the_value_reached_during_a_redraw(segmenter):
@@ -256,8 +286,8 @@ def test_the_config_names_the_model_but_never_its_server_path(model_folder, monk
 
 
 @pytest.fixture(scope="module")
-def server(segmenter):
-    kept = KeptResults(session_bytes=KEPT_PER_IMAGE, total_bytes=3 * KEPT_PER_IMAGE)
+def server(segmenter, packed_per_image):
+    kept = KeptResults(session_bytes=packed_per_image, total_bytes=3 * packed_per_image)
     app = build_demo(segmenter, kept=kept)
     _, url, _ = serve(app, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     yield app, url, kept
@@ -292,14 +322,15 @@ def call_over_http(url: str, image: str, opacity: float) -> str:
     return httpx.get(f"{api}/call/segment/{posted.json()['event_id']}", timeout=120).text
 
 
-def test_api_sessions_hold_at_most_the_bound_however_many_calls(server, inputs):
+def test_api_sessions_hold_at_most_the_bound_however_many_calls(server, inputs, packed_per_image):
     app, url, kept = server
+    assert app.state_holder.capacity == SESSION_CAPACITY <= 1000  # not Gradio's 10,000
     for _ in range(REQUESTS):
         assert call(url, [inputs["large"]], [inputs["large_truth"]], 0.5)[STATUS] == "Segmented 1 of 1 images."
         states = [session.state_data for session in app.state_holder.session_data.values()]
         assert held_bytes(states) == 0  # tokens only
-        assert held_bytes(vars(kept)) <= 3 * KEPT_PER_IMAGE
-    assert len(app.state_holder.session_data) >= REQUESTS and kept.nbytes == 3 * KEPT_PER_IMAGE
+        assert held_bytes(vars(kept)) <= 3 * packed_per_image
+    assert len(app.state_holder.session_data) >= REQUESTS and kept.nbytes == 3 * packed_per_image
 
 
 def test_api_a_nan_opacity_fails_with_its_message_before_any_work(server, inputs, segmenter, monkeypatch):

@@ -17,6 +17,7 @@ import tifffile
 from PIL import Image
 
 import amfl.demo as demo_module
+import amfl.demo_gate as gate_module
 from amfl.demo import CONCURRENCY_LIMIT, Page, build_demo, serve
 from amfl.demo_gate import (
     BUSY_MESSAGE, LARGE_IMAGES, LARGE_NICENESS, LARGE_WAITING, LaneFull, LargeImageGate, any_large,
@@ -178,3 +179,27 @@ def test_through_the_server_small_requests_pass_large_ones_that_fill_their_lane(
     assert statuses == ["Segmented 1 of 1 images."] * (1 + LARGE_WAITING)
     assert slow.most_inside == 1 and LARGE_IMAGES.admitted == 0
     assert "1024 x 1024" in BUSY_MESSAGE
+
+
+def test_free_memory_is_released_after_a_large_request_and_when_the_last_request_leaves(monkeypatch):
+    """A burst of small requests leaves their freed buffers in the worker threads' malloc
+    arenas; the server gives them back once no request is in flight."""
+    releases, gate = [], LargeImageGate()
+    monkeypatch.setattr(gate_module, "release_free_memory", lambda: releases.append(gate.in_flight))
+    entered, release = threading.Event(), threading.Event()
+
+    def held():
+        entered.set()
+        release.wait(TIMEOUT_S)
+
+    first = threading.Thread(target=gate.run, args=(False, held))
+    first.start()
+    entered.wait(TIMEOUT_S)
+    assert gate.run(False, lambda: "small") == "small" and releases == []  # one still in flight
+    release.set()
+    first.join(TIMEOUT_S)
+    assert releases == [0] and gate.in_flight == 0
+    with pytest.raises(ZeroDivisionError):
+        gate.run(False, lambda: 1 / 0)
+    assert releases == [0, 0] and gate.in_flight == 0  # a failure leaves too
+    assert gate.run(True, lambda: "large") == "large" and releases == [0, 0, 0]
