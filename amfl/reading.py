@@ -325,10 +325,15 @@ def read_ground_truth(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     """A ground-truth file -> (H, W) uint8 labels 0-3, checked against the image's ``shape``.
 
     Accepted: an index map (grey or palette PNG/TIFF with values 0-3) or the paper's colour
-    coding (black background, red, green, blue overlap).
+    coding (black background, red, green, blue overlap), of one page or frame: which page of
+    several holds the labels cannot be guessed, so several are refused.
     """
     path = Path(path)
-    labels = labels_from_pixels(read_image(path, palette_indices=True), path.name)
+    pixels, notes = read_pixels(path, palette_indices=True)
+    if notes:  # the only notes a first page or frame gets: the ones not read
+        raise InputError(f"{path.name}: the ground truth has several pages or frames ({notes[0]}); "
+                         "give it as a single-page label map")
+    labels = labels_from_pixels(pixels, path.name)
     if labels.shape != tuple(shape):
         raise InputError(
             f"{path.name}: the ground truth is {labels.shape[1]} x {labels.shape[0]} pixels but "

@@ -14,7 +14,7 @@ from PIL import Image, ImageFile
 
 import amfl.reading as reading
 from amfl.preprocessing import Preprocessor
-from amfl.reading import InputError, read_grey, read_image
+from amfl.reading import InputError, read_grey, read_ground_truth, read_image
 from bad_inputs import ADVICE, CORPUS, animation, name_allowed, pages, png_header, save_tiff, tiff_bomb
 
 
@@ -185,3 +185,13 @@ def test_bad_input_corpus(tmp_path, name):
         grey, said = read_grey(path)
         assert grey.dtype == np.float32 and grey.shape == case.shape and np.isfinite(grey).all()
         assert said == list(case.notes)
+
+
+def test_a_ground_truth_of_several_pages_is_refused_not_read_from_its_first(tmp_path):
+    pages = np.zeros((2, 94, 93), np.uint8)
+    pages[1, 10:20, 10:20] = 1  # the labels could be on any page
+    tifffile.imwrite(tmp_path / "x_label.tif", pages)
+    with pytest.raises(InputError, match=r"x_label.tif: the ground truth has several pages .*read page 1 of 2"):
+        read_ground_truth(tmp_path / "x_label.tif", (94, 93))
+    tifffile.imwrite(tmp_path / "one_label.tif", pages[1])
+    np.testing.assert_array_equal(read_ground_truth(tmp_path / "one_label.tif", (94, 93)), pages[1])
