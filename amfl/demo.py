@@ -18,6 +18,10 @@ sessions together at most ``KEPT_TOTAL_BYTES`` (192 MiB, the least recently used
 dropped first), and a batch is dropped ``KEPT_MAX_AGE_S`` (15 minutes) after it was made.
 A result no longer kept says so; the downloads stay for ``OUTPUT_MAX_AGE_S``.
 
+Whole metaphases get a view of their own (:mod:`amfl.demo_metaphase`, which also says when
+a batch goes there); the session's token then names a batch of that module's store, which
+keeps file paths and text only.
+
 Large images (over 1024 x 1024 pixels) go one at a time, two more waiting, the next refused
 (:mod:`amfl.demo_gate`), so at least five of the ``CONCURRENCY_LIMIT`` workers stay free.
 
@@ -29,7 +33,6 @@ Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: the app's b
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -40,6 +43,10 @@ import gradio as gr
 import pandas as pd
 
 from amfl.demo_gate import BUSY_MESSAGE, LARGE_IMAGES, LaneFull, LargeImageGate, any_large
+from amfl.demo_metaphase import (
+    AUTO, METAPHASE_MIN_SIDE, MODES, MetaphasePage, download_stems, metaphase_example_files, metaphase_layout,
+    upload_paths,
+)
 from amfl.demo_views import (
     KEPT_MAX_AGE_S,
     KEPT_SESSION_BYTES,
@@ -58,18 +65,10 @@ from amfl.demo_views import (
     updates,
 )
 from amfl.memory import limit_malloc_arenas
-from amfl.outputs import (
-    MAX_NAME_BYTES,
-    MAX_STEM_BYTES,
-    RESULT_COLUMNS,
-    match_ground_truths,
-    output_stems,
-    result_row,
-    save_results,
-    write_csv,
-)
+from amfl.outputs import RESULT_COLUMNS, match_ground_truths, result_row, save_results, write_csv
 from amfl.reading import MAX_FILE_BYTES, MAX_SIDE, InputError
 from amfl.segmentation import MODEL_ENV, Analysis, Segmenter, analyse, limit_threads, resolve_model_source
+from amfl.space import example_files
 
 logger = logging.getLogger(__name__)
 
@@ -82,38 +81,13 @@ UPLOAD_LIMIT = "64mb"
 #: Sessions Gradio keeps (least recently used dropped; default 10,000). Each API call is one,
 #: of about 0.13 MB (16 calls added 2 MB): 10,000 would be 1.3 GB, 500 are 65 MB.
 SESSION_CAPACITY = 500
-#: Example images in an examples folder are ``example_<n>.png`` beside ``example_<n>_label.png``
-#: (written by ``python -m amfl.space examples``).
-EXAMPLE_PATTERN = "example_*[0-9].png"
-#: Gradio cuts the name of every file it serves to this many bytes, extension kept
-#: (``gradio_client.utils.strip_invalid_filename_characters``): a longer download name
-#: would lose its ``_labels``/``_overlay`` suffix, and two downloads would share a name.
-GRADIO_NAME_BYTES = 200
-#: Longest download stem: the longest output suffix still fits in ``GRADIO_NAME_BYTES``.
-DOWNLOAD_STEM_BYTES = GRADIO_NAME_BYTES - (MAX_NAME_BYTES - MAX_STEM_BYTES)
 #: Told when a result is no longer kept on the server (see the module docstring).
 GONE = (f"This result is no longer kept on the server (results are kept for "
         f"{KEPT_MAX_AGE_S // 60} minutes, and only the latest ones): press Segment again, or "
         "use the downloads.")
 
 
-def example_files(folder: Path | None) -> list[list[list[str]]]:
-    """The (image, ground truth) example pairs shipped in ``folder``, in number order, as
-    gr.Examples rows; none when the folder is absent."""
-    if folder is None or not Path(folder).is_dir():
-        return []
-    images = sorted(Path(folder).glob(EXAMPLE_PATTERN), key=lambda path: int(path.stem.rsplit("_", 1)[1]))
-    pairs = [(image, image.with_name(f"{image.stem}_label.png")) for image in images]
-    return [[[str(image)], [str(truth)]] for image, truth in pairs if truth.is_file()]
-
-
 # --- Request handlers -----------------------------------------------------------------------
-
-
-def _paths(files: str | Sequence[str] | None) -> list[str]:
-    if files is None:
-        return []
-    return [files] if isinstance(files, (str, Path)) else [str(path) for path in files]
 
 
 def check_opacity(opacity: object) -> float:
@@ -141,20 +115,6 @@ def _analyse_safely(segmenter: Segmenter, image: str, truth: Path | None) -> Ana
         return f"{Path(image).name}: internal error ({type(error).__name__}: {detail})"
 
 
-def download_stems(names: Sequence[str]) -> list[str]:
-    """:func:`amfl.outputs.output_stems`, each within ``DOWNLOAD_STEM_BYTES`` so that Gradio
-    serves the downloads under their own, distinct names: a longer stem is cut and ends in
-    ``~`` and 8 hex digits of a hash of the whole stem."""
-    stems = []
-    for stem in output_stems(names):
-        if len(stem.encode()) > DOWNLOAD_STEM_BYTES:
-            mark = "~" + hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-            room = DOWNLOAD_STEM_BYTES - len(mark)
-            stem = stem.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore") + mark
-        stems.append(stem)
-    return stems
-
-
 def segment_batch(
     segmenter: Segmenter,
     images: str | Sequence[str] | None,
@@ -164,7 +124,7 @@ def segment_batch(
     """Analyse the uploaded files: (analyses, downloadable files, problems for the user).
     ``opacity`` is checked first (:func:`check_opacity`)."""
     opacity = check_opacity(opacity)
-    image_paths, truth_paths = _paths(images), _paths(truths)
+    image_paths, truth_paths = upload_paths(images), upload_paths(truths)
     if not image_paths:
         return [], [], ["Upload at least one image (PNG, TIFF, JPEG or BMP)."]
     matched, unmatched = match_ground_truths(image_paths, truth_paths)
@@ -227,7 +187,7 @@ class Page:
         status text; a warning pops up once per request. A bad opacity raises gr.Error, and
         so does a large image when the lane of large images is full."""
         check_opacity(opacity)
-        large = any_large(_paths(images), self.segmenter.is_large)
+        large = any_large(upload_paths(images), self.segmenter.is_large)
         try:
             return self.gate.run(large, self._segment, images, truths, opacity, previous)
         except LaneFull:
@@ -243,7 +203,7 @@ class Page:
         return BatchViews(
             kept=token,
             chooser=gr.Dropdown(choices=names, value=names[0] if names else None),
-            status=status_markdown(analyses, problems, len(_paths(images)), len(kept)),
+            status=status_markdown(analyses, problems, len(upload_paths(images)), len(kept)),
             table=pd.DataFrame([result_row(analysis) for analysis in analyses], columns=list(RESULT_COLUMNS)),
             downloads=files or None,
             result=result_views(kept[0] if kept else None, opacity),
@@ -269,12 +229,15 @@ class Page:
 
 
 def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]] = (),
-               model_name: str | None = None, kept: KeptResults | None = None) -> gr.Blocks:
+               model_name: str | None = None, kept: KeptResults | None = None,
+               metaphase_examples: Sequence[Sequence[object]] = ()) -> gr.Blocks:
     """The Blocks app for ``segmenter``; ``examples`` are ([image], [ground truth]) file pairs
-    as returned by :func:`example_files`; ``model_name`` is what the page calls the model
+    as returned by :func:`example_files`, ``metaphase_examples`` rows of
+    :func:`metaphase_example_files`; ``model_name`` is what the page calls the model
     (default: the folder's name or the Hub id, never a server path); ``kept`` holds the
     results sessions can redraw (default: a new store with the app's bounds)."""
     page = Page(segmenter, kept)
+    metaphase = MetaphasePage(segmenter, page.gate, crop_kept=page.kept)
     name = (model_name or display_name(segmenter.source)).replace("`", "'")
     # No file_types filter: Gradio would refuse the whole batch for one odd name, while the
     # reader judges each file by its content and explains what it cannot use.
@@ -288,10 +251,12 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
             f"Feature Learning for Overlapping Chromosome Segmentation*). Model: "
             f"`{name}`. Images up to {MAX_SIDE} x {MAX_SIDE} pixels "
             f"and {MAX_FILE_BYTES // 1_000_000} MB; grey or RGB, 8 or 16 bit; light "
-            "backgrounds are inverted so chromosomes are bright, as in the training data."
+            "backgrounds are inverted so chromosomes are bright, as in the training data. "
+            "**Whole metaphases** are counted and their chromosomes separated instead: choose "
+            f"*Whole metaphase*, or leave *Auto* for images of {METAPHASE_MIN_SIDE} pixels a side or more."
         )
-        # per session: a token of page.kept (see the module docstring)
-        kept_token = gr.State("", time_to_live=KEPT_MAX_AGE_S, delete_callback=page.kept.discard)
+        # per session: a token of page.kept or of metaphase.kept (see the module docstring)
+        kept_token = gr.State("", time_to_live=KEPT_MAX_AGE_S, delete_callback=metaphase.discard)
         with gr.Row():
             with gr.Column(scale=1):
                 images = gr.File(label="Images", file_count="multiple", elem_id="images")
@@ -303,43 +268,47 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
                     "named like its image (`x.png` or `x_label.png`); one image takes one "
                     "ground truth whatever its name."
                 )
-                button = gr.Button("Segment", variant="primary", elem_id="segment")
+                with gr.Row():  # Auto: see amfl.demo_metaphase
+                    mode = gr.Radio(list(MODES), value=AUTO, label="Images are", elem_id="mode")
+                    button = gr.Button("Segment", variant="primary", elem_id="segment")
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity",
                                     elem_id="opacity")
                 example_area = gr.Column()
             with gr.Column(scale=2):
                 status = gr.Markdown(status_markdown([], [], 0), elem_id="status")
-                chooser = gr.Dropdown(label="Result shown", choices=[], elem_id="chooser")
-                with gr.Row():
-                    overlay = gr.Image(label="Overlay", format="png", image_mode="RGB",
-                                       interactive=False, elem_id="overlay")
-                    label_map = gr.Image(label="Label map", format="png", image_mode="RGB",
-                                         interactive=False, elem_id="label-map")
-                gr.HTML(legend_html())
-                notes = gr.Markdown(elem_id="notes")
-                gallery = gr.Gallery(
-                    label="Separated chromosomes: A = classes 1 + 3, B = classes 2 + 3",
-                    format="png", columns=4, rows=1, height=240, object_fit="contain",
-                    elem_id="chromosomes",
-                )
-                measurements = gr.Dataframe(headers=MEASUREMENT_HEADERS, label="Measurements",
-                                            interactive=False, elem_id="measurements")
-                with gr.Row():
-                    metrics = gr.Dataframe(
-                        headers=METRIC_HEADERS, interactive=False, elem_id="metrics",
-                        label="Metrics against the ground truth (per class, averaged over the "
-                        "four classes)",
+                with gr.Column(elem_id="crop-view") as crop_view:
+                    chooser = gr.Dropdown(label="Result shown", choices=[], elem_id="chooser")
+                    with gr.Row():
+                        overlay = gr.Image(label="Overlay", format="png", image_mode="RGB",
+                                           interactive=False, elem_id="overlay")
+                        label_map = gr.Image(label="Label map", format="png", image_mode="RGB",
+                                             interactive=False, elem_id="label-map")
+                    gr.HTML(legend_html())
+                    notes = gr.Markdown(elem_id="notes")
+                    gallery = gr.Gallery(
+                        label="Separated chromosomes: A = classes 1 + 3, B = classes 2 + 3",
+                        format="png", columns=4, rows=1, height=240, object_fit="contain",
+                        elem_id="chromosomes",
                     )
-                    difference = gr.Image(
-                        label="Difference (Fig. 6): wrong pixels in the predicted class's "
-                        "colour, white where a chromosome was missed",
-                        format="png", image_mode="RGB", interactive=False, elem_id="difference",
-                    )
-                table = gr.Dataframe(headers=list(RESULT_COLUMNS), label="All images",
-                                     interactive=False, elem_id="table")
-                downloads = gr.File(label="Downloads: label maps (palette PNG, values 0-3), "
-                                    "overlays, results.csv", file_count="multiple",
-                                    interactive=False, elem_id="downloads")
+                    measurements = gr.Dataframe(headers=MEASUREMENT_HEADERS, label="Measurements",
+                                                interactive=False, elem_id="measurements")
+                    with gr.Row():
+                        metrics = gr.Dataframe(
+                            headers=METRIC_HEADERS, interactive=False, elem_id="metrics",
+                            label="Metrics against the ground truth (per class, averaged over the "
+                            "four classes)",
+                        )
+                        difference = gr.Image(
+                            label="Difference (Fig. 6): wrong pixels in the predicted class's "
+                            "colour, white where a chromosome was missed",
+                            format="png", image_mode="RGB", interactive=False, elem_id="difference",
+                        )
+                    table = gr.Dataframe(headers=list(RESULT_COLUMNS), label="All images",
+                                         interactive=False, elem_id="table")
+                    downloads = gr.File(label="Downloads: label maps (palette PNG, values 0-3), "
+                                        "overlays, results.csv", file_count="multiple",
+                                        interactive=False, elem_id="downloads")
+                shown = metaphase_layout(metaphase, kept_token)
         views = {"overlay": overlay, "label_map": label_map, "chromosomes": gallery,
                  "measurements": measurements, "metrics": metrics, "difference": difference,
                  "notes": notes}
@@ -349,11 +318,21 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
         def on_segment(files, truth_files, alpha, previous):
             return updates(page.segment(files, truth_files, alpha, previous), batch)
 
+        def on_analyse(files, truth_files, alpha, mode, previous):  # the API names the choice "mode"
+            def crop():
+                return page.segment(files, truth_files, alpha, previous)
+            return shown.updates(metaphase.route(files, truth_files, mode, previous, crop), batch, crop_view)
+
         def on_choose(token, name, alpha):
             return updates(page.show(token, name, alpha), views)
 
-        button.click(on_segment, [images, truths, opacity, kept_token], list(batch.values()), api_name="segment",
-                     concurrency_limit=CONCURRENCY_LIMIT)
+        # one concurrency group: the page's Segment (/analyse) and the crop API (/segment,
+        # every image a pair crop as before; no page control triggers it) share the workers
+        workers = {"concurrency_limit": CONCURRENCY_LIMIT, "concurrency_id": "segment"}
+        button.click(on_analyse, [images, truths, opacity, mode, kept_token],
+                     [*batch.values(), *shown.outputs, crop_view], api_name="analyse", **workers)
+        gr.Button(visible=False).click(on_segment, [images, truths, opacity, kept_token], list(batch.values()),
+                                       api_name="segment", **workers)
         chooser.input(on_choose, [kept_token, chooser, opacity], list(views.values()),
                       api_visibility="private")
         # input, not release: keyboard users move the slider without a pointer release;
@@ -362,9 +341,12 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
                       api_visibility="private", trigger_mode="always_last")
         with example_area:
             if examples:
-                gr.Examples([list(example) for example in examples], [images, truths],
+                gr.Examples([[*example, AUTO] for example in examples], [images, truths, mode],
                             label="Examples (test split, with ground truth): pick one, then "
                             "press Segment")
+            if metaphase_examples:
+                gr.Examples([list(example) for example in metaphase_examples], [images, truths, mode],
+                            label="Examples of whole metaphases (DAPI): pick one, then press Segment")
     return demo
 
 
@@ -391,7 +373,8 @@ def main(default_model: Path | None = None, examples_dir: Path | None = None) ->
     except (FileNotFoundError, ValueError) as error:
         origin = f" ({MODEL_ENV}={os.environ[MODEL_ENV]!r})" if os.environ.get(MODEL_ENV) else ""
         raise SystemExit(f"error: cannot start the AMFL app{origin}: {error}") from None
-    serve(build_demo(segmenter, example_files(examples_dir)))
+    serve(build_demo(segmenter, example_files(examples_dir),
+                     metaphase_examples=metaphase_example_files(examples_dir)))
 
 
 def serve(demo: gr.Blocks, **launch_options) -> tuple:

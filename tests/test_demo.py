@@ -258,7 +258,7 @@ def test_main_serves_the_default_model_with_the_committed_examples(monkeypatch):
         torch.set_num_threads(previous)
     config = served[0].get_config_file()
     samples = [c["props"]["samples"] for c in config["components"] if c["type"] == "dataset"]
-    assert len(samples) == 1 and len(samples[0]) == EXAMPLE_COUNT
+    assert [len(rows) for rows in samples] == [EXAMPLE_COUNT, 4]  # the crops, then the whole metaphases
     assert "Model: `space/model`" in page_text(served[0])
 
 

@@ -22,8 +22,9 @@ from PIL import Image
 
 import amfl.demo as demo_module
 from amfl.demo import (
-    DOWNLOAD_STEM_BYTES, GONE, GRADIO_NAME_BYTES, SESSION_CAPACITY, Page, build_demo, display_name, main, serve,
+    GONE, SESSION_CAPACITY, Page, build_demo, display_name, main, serve,
 )
+from amfl.demo_metaphase import DOWNLOAD_STEM_BYTES, GRADIO_NAME_BYTES
 from amfl.demo_views import KEPT_SESSION_BYTES, KEPT_TOTAL_BYTES, Kept, KeptResults, PackedKept
 from amfl.segmentation import Segmenter, analyse, limit_threads
 from conftest import BUNDLED_MODEL, example_arrays, example_paths

@@ -1,6 +1,7 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright against the app served
 on localhost. Upload an image and its ground truth, press Segment, check the overlay pixels
-and the metrics table, keep a screenshot; bad files give a message on the page.
+and the metrics table, keep a screenshot; bad files give a message on the page; a whole
+metaphase example gets the metaphase view.
 
 Needs the ``playwright`` package and ``/usr/bin/chromium`` (``apt-get install chromium``);
 Playwright's own browser download is never used.
@@ -16,8 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from amfl.demo import build_demo, example_files, serve
+from amfl.demo import build_demo, example_files, metaphase_example_files, serve
 from amfl.demo_views import enlarged
+from amfl.metaphase import analyse_metaphase
+from amfl.metaphase_outputs import gallery_picture, overlay_picture
+from amfl.reading import read_grey
 from amfl.segmentation import analyse
 from conftest import BUNDLED_MODEL, EXAMPLES_DIR
 
@@ -46,7 +50,7 @@ def setup(tmp_path_factory, bundled_segmenter):
     examples = example_files(EXAMPLES_DIR)
     pairs = [(Path(image), Path(truth)) for [image], [truth] in examples]
     (folder / "notes.png").write_text("not an image at all")
-    app = build_demo(bundled_segmenter, examples)
+    app = build_demo(bundled_segmenter, examples, metaphase_examples=metaphase_example_files(EXAMPLES_DIR))
     _, url, _ = serve(app, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     yield {"url": url, "segmenter": bundled_segmenter, "pairs": pairs, "bad": folder / "notes.png"}
     app.close()
@@ -133,3 +137,25 @@ def test_examples_fill_the_inputs(page, setup):
 def test_the_page_names_the_model_but_not_its_server_path(page):
     assert "Model: space/model." in page.locator("body").inner_text()
     assert str(BUNDLED_MODEL) not in page.content()
+
+
+def test_a_whole_metaphase_example_gets_the_metaphase_view(page, setup, tmp_path):
+    [image] = [Path(image) for [image], _, _ in metaphase_example_files(EXAMPLES_DIR) if "A0103XYD" in image]
+    page.get_by_text("Examples of whole metaphases").wait_for()
+    page.get_by_text(image.name, exact=True).first.click()
+    wait_for_file_name(page, "#images", image.name)
+    assert page.locator("#mode").get_by_label("Whole metaphase").is_checked()
+    page.click("#segment")
+    page.locator("#status").get_by_text("Analysed 1 of 1 images as whole metaphases.").wait_for()
+    grey = read_grey(image)[0]
+    expected = analyse_metaphase(grey, setup["segmenter"])
+    page.locator("#metaphase-summary").get_by_text(f"{expected.count} chromosomes counted in {image.name}").wait_for()
+    page.locator("#metaphase-overlay img").wait_for()
+    page.locator("#metaphase-gallery img").wait_for()
+    np.testing.assert_array_equal(shown_image(page, "#metaphase-overlay"), overlay_picture(grey, expected))
+    np.testing.assert_array_equal(shown_image(page, "#metaphase-gallery"), gallery_picture(grey, expected))
+    page.locator("#crop-view").wait_for(state="hidden")
+    assert page.locator("#overlay").is_hidden() and page.locator("#metaphase-table").is_visible()
+    for name in (f"{image.stem}_instances.png", f"{image.stem}_gallery.png", "results.csv"):
+        wait_for_file_name(page, "#metaphase-downloads", name)
+    page.screenshot(path=str(tmp_path / "amfl-metaphase.png"), full_page=True)

@@ -14,8 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from amfl.data.adir import default_adir_dir
+from amfl.data.sources import SourceError
 from amfl.demo import example_files
-from amfl.space import EXAMPLES_LICENCE_FILE, SPACE_FILES, assemble, main, write_examples
+from amfl.space import (
+    ADIR_EXAMPLES, EXAMPLES_LICENCE_FILE, METAPHASE_EXAMPLES, POMMIER_EXAMPLE, SPACE_FILES, assemble, main,
+    write_examples,
+)
 from conftest import make_pairs
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -37,16 +42,47 @@ def test_examples_are_16_bit_crops_with_their_labels_and_licence(tmp_path):
     assert "Pommier" in licence and "0, 2, 4 of the test split" in licence
 
 
-def test_the_committed_examples_are_what_the_command_makes(built, tmp_path):
-    """space/examples must be reproducible: remake them from the rebuilt test split."""
+@pytest.fixture(scope="module")
+def adir_dir() -> Path:
+    folder = default_adir_dir()
+    if not (folder / "SHA256SUMS").is_file():
+        pytest.skip(f"the ADIR metaphases are not in {folder}; set AMFL_ADIR")
+    return folder
+
+
+def test_the_committed_examples_are_what_the_command_makes(built, source_dir, adir_dir, tmp_path):
+    """space/examples must be reproducible: remake them from the rebuilt test split and the
+    source metaphases."""
     from amfl.data.protocol import split_pairs
 
-    written = write_examples(split_pairs(built.clean).test_scored, tmp_path / "examples")
+    made = tmp_path / "examples"
+    write_examples(split_pairs(built.clean).test_scored, made, metaphases=(source_dir, adir_dir))
     shipped = REPOSITORY / "space" / "examples"
-    assert sorted(path.name for path in written) == sorted(path.name for path in shipped.iterdir())
-    for path in written:
-        if path.suffix == ".png":
-            np.testing.assert_array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(shipped / path.name)))
+    written = sorted(path.relative_to(made) for path in made.rglob("*"))
+    assert written == sorted(path.relative_to(shipped) for path in shipped.rglob("*"))
+    assert Path(METAPHASE_EXAMPLES, "README.TXT") in written and Path(METAPHASE_EXAMPLES, POMMIER_EXAMPLE) in written
+    for name in written:
+        if name.suffix == ".png":
+            np.testing.assert_array_equal(np.asarray(Image.open(made / name)), np.asarray(Image.open(shipped / name)))
+        elif (made / name).is_file():
+            assert (made / name).read_bytes() == (shipped / name).read_bytes(), name
+
+
+def test_an_altered_metaphase_source_is_refused_and_the_examples_are_left_as_they_were(source_dir, adir_dir, tmp_path):
+    copy = tmp_path / "adir"
+    for name in (*ADIR_EXAMPLES, "SHA256SUMS", "README.TXT"):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((adir_dir / name).read_bytes())
+    write_examples(make_pairs(3), tmp_path / "examples", count=2, metaphases=(source_dir, copy))
+    licence = tmp_path / "examples" / METAPHASE_EXAMPLES / "README.TXT"
+    assert licence.read_bytes() == (copy / "README.TXT").read_bytes()
+    before = sorted(path.name for path in (tmp_path / "examples").rglob("*"))
+    with open(copy / ADIR_EXAMPLES[1], "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(SourceError, match=f"{Path(ADIR_EXAMPLES[1]).name}: missing, or not the published file"):
+        write_examples(make_pairs(3), tmp_path / "examples", count=2, metaphases=(source_dir, copy))
+    assert sorted(path.name for path in (tmp_path / "examples").rglob("*")) == before
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no staging left
 
 
 def _fake_repository(folder: Path, without: str = "") -> Path:
