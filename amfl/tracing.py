@@ -3,9 +3,10 @@
 Why: an eager forward of the small NestedUNet is some 600 operators, and each gives Python's
 GIL back and takes it again. In the app, requests run in threads beside Gradio's own Python
 work, and every retake waits for a thread holding the GIL: four threads of forwards beside
-one busy Python thread managed 13 forwards a second eagerly and 61 traced (70 and 100
-without the busy thread; 128 x 128, one torch thread each, this project's 2-core CPU). A
-traced graph runs its operators without Python in between.
+one busy Python thread managed 13-14 forwards a second eagerly and 65-66 traced (62-80 and
+73-95 without the busy thread; two runs of ``benchmarks/bench_tracing.py``, 128 x 128, one
+torch thread each, this project's 2-core CPU). A traced graph runs its operators without
+Python in between.
 
 A trace records the operators one example took, so :func:`traced_network` checks it on a
 second input of another shape and keeps it only if the logits are bit for bit the
