@@ -5,7 +5,8 @@ keeps what its thread freed. The app serves requests in many threads, so after a
 memory stayed well above where it started: in ``benchmarks/bench_load.py`` (16 users and
 two 4096 x 4096 images on 2 cores) the server went from 588 MB to 740 MB with glibc's
 default arenas; with two, a compressed result store and fewer sessions kept
-(``amfl.demo``), from 584 MB to 616 MB. Other C libraries: both calls do nothing.
+(``amfl.demo``), from 584 MB to 616 MB (``results/reliability/``). Other C libraries: both
+calls do nothing.
 """
 
 from __future__ import annotations

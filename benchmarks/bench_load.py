@@ -14,6 +14,7 @@ CPU-s a request here, took more of the two shared cores than the server's. Print
   a large one was in flight), and the large ones' latencies (or that they were refused);
 - whether every downloaded label map equals the in-process ``Segmenter`` result for the same
   image (what ``amfl.predict`` writes), computed before the server starts;
+- the CPU seconds of the server and of the clients during the load, and requests a second;
 - the server's resident memory (``VmRSS``) before the load (after one warm-up request), at
   its peak (sampled every 0.1 s, and ``VmHWM``) and a few seconds after the load.
 
@@ -92,6 +93,27 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.1):
             self.peak = max(self.peak, rss_mb(self.pid))
+
+
+class Cpu:
+    """CPU seconds of the server process and of this one (the clients) from creation to
+    :meth:`stop`, and the wall time between."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._start = (cpu_seconds(pid), time.process_time(), time.monotonic())
+
+    def stop(self) -> None:
+        server, clients, wall = self._start
+        self.server = cpu_seconds(self.pid) - server
+        self.clients = time.process_time() - clients
+        self.wall = time.monotonic() - wall
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(model: str, port: int, log: Path) -> subprocess.Popen:
@@ -188,6 +210,7 @@ def main() -> int:
             before = rss_mb(process.pid)
             sampler = Sampler(process.pid)
             sampler.start()
+            cpu = Cpu(process.pid)
             users = {(kind, index): User(url, images[kind, index], expected[kind, index], count, kind, args.timeout_s)
                      for kind, index, _, count in jobs}
             large = [user for (kind, _), user in users.items() if kind == "large"]
@@ -199,6 +222,7 @@ def main() -> int:
                 user.start()
             for user in small + large:
                 user.join()
+            cpu.stop()
             time.sleep(args.settle_s)
             sampler.stop.set()
             sampler.join()
@@ -208,10 +232,11 @@ def main() -> int:
             process.terminate()
             process.wait(timeout=30)
     return report(args, warm_up.records + [r for user in small + large for r in user.records],
-                  before, peak, high_water, after)
+                  before, peak, high_water, after, cpu)
 
 
-def report(args, records: list[dict], before: float, peak: float, high_water: float, after: float) -> int:
+def report(args, records: list[dict], before: float, peak: float, high_water: float, after: float,
+           cpu: Cpu) -> int:
     small = [r for r in records if r["kind"] == "small"]
     large = [r for r in records if r["kind"] == "large"]
     windows = [(r["start"], r["end"]) for r in large]
@@ -230,6 +255,9 @@ def report(args, records: list[dict], before: float, peak: float, high_water: fl
     print(f"results identical to the in-process labels: {len(records) - len(failed)} of {len(records)}")
     for r in failed[:10]:
         print(f"  differs or failed ({r['kind']}): {r['status']}")
+    requests = len(small) + len(large)
+    print(f"CPU during the load ({cpu.wall:.1f} s, {requests / cpu.wall:.1f} requests/s): server {cpu.server:.1f} s "
+          f"({cpu.server / requests:.3f} s a request), clients {cpu.clients:.1f} s ({cpu.clients / requests:.3f} s a request)")
     change = (after - before) / before
     print(f"server RSS: before {before:.0f} MB, peak {peak:.0f} MB (VmHWM {high_water:.0f} MB), after "
           f"{after:.0f} MB ({100 * change:+.1f} %, goal within {100 * MEMORY_GOAL:.0f} %)")
