@@ -2,11 +2,10 @@
 
 glibc gives each thread that allocates its own arena, up to eight per core, and an arena
 keeps what its thread freed. The app serves requests in many threads, so after a burst its
-memory stayed well above where it started: in ``benchmarks/bench_load.py`` (16 users and
-two 4096 x 4096 images on 2 cores) the server went from 588 MB to 740 MB with glibc's
-default arenas; with two, a compressed result store and fewer sessions kept
-(``amfl.demo``), from 584 MB to 616 MB (``results/reliability/``). Other C libraries: both
-calls do nothing.
+memory stayed well above where it started: a quarter more in ``benchmarks/bench_load.py``
+(16 users and two 4096 x 4096 images on 2 cores) with glibc's default arenas; with two, a
+compressed result store and fewer sessions kept (``amfl.demo``), 4 % more
+(``results/reliability/``). Other C libraries: both calls do nothing.
 """
 
 from __future__ import annotations
