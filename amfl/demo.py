@@ -79,7 +79,7 @@ CONCURRENCY_LIMIT = 8
 #: still reach the app, which explains the limit in words.
 UPLOAD_LIMIT = "64mb"
 #: Sessions Gradio keeps (least recently used dropped; default 10,000). Each API call is one,
-#: of about 0.13 MB (16 calls added 2 MB): 10,000 would be 1.3 GB, 500 are 65 MB.
+#: of about 0.17 MB (64 calls of bench_load.py --users 1 added 11 MB): 10,000 would be 1.7 GB.
 SESSION_CAPACITY = 500
 #: Told when a result is no longer kept on the server (see the module docstring).
 GONE = (f"This result is no longer kept on the server (results are kept for "
