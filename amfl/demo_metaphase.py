@@ -26,10 +26,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +36,7 @@ import gradio as gr
 import pandas as pd
 
 from amfl.demo_gate import BUSY_MESSAGE, LARGE_IMAGES, LaneFull, LargeImageGate, any_large
+from amfl.demo_store import TokenBatches
 from amfl.demo_views import OUTPUT_MAX_AGE_S, BatchViews, KeptResults, output_folder, page_text, updates
 from amfl.metaphase import NO_CHROMOSOMES, MetaphaseResult, analyse_metaphase
 from amfl.metaphase_outputs import (
@@ -151,45 +149,22 @@ class Shown:
     set_aside: pd.DataFrame
 
 
-class KeptMetaphases:
-    """What sessions' metaphase batches keep to show an image again: per image its name,
-    stem, summary and the paths of ``SHOWN_FILES`` (strings only), under a random token.
-    At most ``max_records`` images in all (least recently used batch dropped first, the
-    newest kept), each batch dropped ``max_age_s`` after it was kept. Thread-safe."""
+class KeptMetaphases(TokenBatches[dict[str, str]]):
+    """What sessions' metaphase batches keep to show an image again
+    (:class:`amfl.demo_store.TokenBatches`): per image its name, stem, summary and the paths
+    of ``SHOWN_FILES`` (strings only). At most ``max_records`` images in all (the newest
+    batch always kept), each batch dropped ``max_age_s`` after it was kept."""
 
     def __init__(self, max_records: int = KEPT_RECORDS, max_age_s: float = OUTPUT_MAX_AGE_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_records, self.max_age_s, self.clock = max_records, max_age_s, clock
-        self._batches: OrderedDict[str, tuple[float, list[dict[str, str]]]] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(max_records, max_age_s, clock)
 
     def keep(self, records: Sequence[Mapping[str, str]]) -> str:
         """The token of the kept ``records`` ("" for none)."""
-        token = secrets.token_urlsafe(16) if records else ""
-        with self._lock:
-            if token:
-                self._batches[token] = (self.clock(), [dict(record) for record in records])
-            self._drop_old()
-        return token
+        return self.store([dict(record) for record in records])
 
     def find(self, token: str | None) -> list[dict[str, str]]:
-        with self._lock:
-            self._drop_old()
-            if token not in self._batches:
-                return []
-            self._batches.move_to_end(token)
-            return self._batches[token][1]
-
-    def discard(self, token: str | None) -> None:
-        with self._lock:
-            self._batches.pop(token or "", None)
-
-    def _drop_old(self) -> None:
-        cutoff = self.clock() - self.max_age_s
-        for token in [token for token, (kept_at, _) in self._batches.items() if kept_at < cutoff]:
-            del self._batches[token]
-        while len(self._batches) > 1 and sum(len(batch) for _, batch in self._batches.values()) > self.max_records:
-            self._batches.popitem(last=False)
+        return self.batch(token)
 
 
 @dataclass(frozen=True)

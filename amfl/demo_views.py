@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import secrets
 import shutil
 import tempfile
 import threading
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from amfl.demo_store import TokenBatches
 from amfl.metrics import METRIC_NAMES, METRIC_UNITS
 from amfl.pictures import CLASS_COLOURS, colour_labels, difference_image, overlay
 from amfl.reading import MAX_SIDE
@@ -147,30 +146,26 @@ class PackedKept:
         return dataclasses.replace(self._rest, **arrays)
 
 
-class KeptResults:
-    """The batches that sessions can redraw, each under a random token that the session's
-    ``gr.State`` holds (the state itself is a short string), each result packed
-    (:class:`PackedKept`). Bounded in packed bytes, whatever the number of sessions: a
-    batch keeps its first results up to ``session_bytes``; all batches together hold at
-    most ``total_bytes``, the least recently used dropped first; a batch is dropped
-    ``max_age_s`` after it was kept, or when its session's state is deleted
-    (:meth:`discard` is the state's ``delete_callback``). Thread-safe."""
+class KeptResults(TokenBatches[PackedKept]):
+    """The crop batches that sessions can redraw (:class:`amfl.demo_store.TokenBatches`),
+    each result packed (:class:`PackedKept`) and bounded in packed bytes: a batch keeps its
+    first results up to ``session_bytes``; all batches together hold at most
+    ``total_bytes``."""
 
     def __init__(self, session_bytes: int = KEPT_SESSION_BYTES, total_bytes: int = KEPT_TOTAL_BYTES,
                  max_age_s: float = KEPT_MAX_AGE_S, clock: Callable[[], float] = time.monotonic) -> None:
         if session_bytes > total_bytes:
             raise ValueError(f"session_bytes {session_bytes} is over total_bytes {total_bytes}")
+        super().__init__(total_bytes, max_age_s, clock)
         self.session_bytes, self.total_bytes = session_bytes, total_bytes
-        self.max_age_s, self.clock = max_age_s, clock
-        self._batches: OrderedDict[str, tuple[float, list[PackedKept]]] = OrderedDict()
-        self._lock = threading.Lock()
+
+    def size(self, items: Sequence[PackedKept]) -> int:
+        return sum(package.nbytes for package in items)
 
     def keep(self, results: Sequence[Kept], replacing: str | None = None) -> tuple[str, list[Kept]]:
         """Keep the first ``results`` that fit in ``session_bytes`` once packed, dropping
         the batch ``replacing`` (the session's previous one): (token, the results kept, as
         given); no token ("") when nothing was kept."""
-        with self._lock:
-            self._batches.pop(replacing or "", None)
         kept, packed, size = [], [], 0
         for result in results:
             package = PackedKept(result)
@@ -179,49 +174,20 @@ class KeptResults:
             kept.append(result)
             packed.append(package)
             size += package.nbytes
-        if not kept:
-            return "", []
-        token = secrets.token_urlsafe(16)
-        with self._lock:
-            self._batches[token] = (self.clock(), packed)
-            self._drop_old()
-        return token, kept
+        return self.store(packed, replacing), kept
 
     def names(self, token: str | None) -> list[str]:
         """The names of the results kept under ``token``; none once dropped."""
-        return [package.name for package in self._batch(token)]
+        return [package.name for package in self.batch(token)]
 
     def find(self, token: str | None, name: str | None) -> Kept | None:
         """The result ``name`` kept under ``token``, unpacked; None once dropped."""
-        return next((package.unpack() for package in self._batch(token) if package.name == name), None)
-
-    def _batch(self, token: str | None) -> list[PackedKept]:
-        with self._lock:
-            self._drop_old()
-            if token not in self._batches:
-                return []
-            self._batches.move_to_end(token)
-            return self._batches[token][1]
-
-    def discard(self, token: str | None) -> None:
-        with self._lock:
-            self._batches.pop(token or "", None)
+        return next((package.unpack() for package in self.batch(token) if package.name == name), None)
 
     @property
     def nbytes(self) -> int:
         """Packed bytes of the pixel arrays held by all batches."""
-        with self._lock:
-            return self._nbytes()
-
-    def _nbytes(self) -> int:
-        return sum(package.nbytes for _, packages in self._batches.values() for package in packages)
-
-    def _drop_old(self) -> None:
-        cutoff = self.clock() - self.max_age_s
-        for token in [token for token, (kept_at, _) in self._batches.items() if kept_at < cutoff]:
-            del self._batches[token]
-        while self._nbytes() > self.total_bytes:
-            self._batches.popitem(last=False)
+        return self.total()
 
 
 def legend_html() -> str:
