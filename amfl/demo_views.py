@@ -255,8 +255,8 @@ def display_png(pixels: np.ndarray, folder: Path, name: str) -> str:
     Components get files rather than arrays because Gradio stores an array under a name
     derived from its content and writes it in place: two requests showing the same picture
     at once could fetch each other's half-written file. A file is copied into Gradio's
-    cache under a temporary name and renamed, which is safe. Compression level 1: twice as
-    fast as the default for a few percent more bytes, on pictures that are only shown."""
+    cache under a temporary name and renamed, which is safe. Compression level 1: faster
+    than the default for a few more bytes, on pictures that are only shown."""
     path = folder / f"{name}.png"
     Image.fromarray(enlarged(pixels)).save(path, compress_level=1)
     return str(path)
@@ -329,8 +329,8 @@ def result_views(result: Kept | None, opacity: float, notes: str = "") -> Result
 
 def output_folder(root: Path | None = None) -> Path:
     """A fresh folder for one request's downloads. Folders older than an hour are removed,
-    by one request a minute at most (:data:`SWEEP_INTERVAL_S`): listing a root of hundreds
-    of folders on every request cost more than drawing a picture."""
+    by one request a minute at most (:data:`SWEEP_INTERVAL_S`), not listed on every request:
+    the root holds hundreds of folders on a busy server."""
     root = root or Path(tempfile.gettempdir()) / "amfl-demo"
     root.mkdir(parents=True, exist_ok=True)
     now = time.time()
