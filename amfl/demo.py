@@ -58,9 +58,11 @@ from amfl.demo_views import (
     KeptResults,
     ResultViews,
     display_png,
+    internal_error,
     legend_html,
     output_folder,
     page_text,
+    popup_text,
     result_views,
     updates,
 )
@@ -110,9 +112,7 @@ def _analyse_safely(segmenter: Segmenter, image: str, truth: Path | None) -> Ana
         return str(error)
     except Exception as error:  # a bug must cost one image, not the page
         logger.exception("segmenting %s failed", image)
-        folder = Path(image).parent
-        detail = str(error).replace(f"{folder}{os.sep}", "") if len(folder.parts) > 1 else str(error)
-        return f"{Path(image).name}: internal error ({type(error).__name__}: {detail})"
+        return internal_error(Path(image).name, error, [Path(image).parent])
 
 
 def segment_batch(
@@ -196,8 +196,7 @@ class Page:
     def _segment(self, images, truths, opacity, previous) -> BatchViews:
         analyses, files, problems = segment_batch(self.segmenter, images, truths, opacity)
         if problems:
-            more = f" (and {len(problems) - 1} more, listed on the page)" if len(problems) > 1 else ""
-            gr.Warning(page_text(problems[0] + more))
+            gr.Warning(popup_text(problems))
         token, kept = self.kept.keep([Kept.of(analysis) for analysis in analyses], replacing=previous)
         names = [result.name for result in kept]
         return BatchViews(

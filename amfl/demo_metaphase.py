@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,13 +36,15 @@ import pandas as pd
 
 from amfl.demo_gate import BUSY_MESSAGE, LARGE_IMAGES, LaneFull, LargeImageGate, any_large
 from amfl.demo_store import TokenBatches
-from amfl.demo_views import OUTPUT_MAX_AGE_S, BatchViews, KeptResults, output_folder, page_text, updates
+from amfl.demo_views import (
+    OUTPUT_MAX_AGE_S, BatchViews, KeptResults, internal_error, output_folder, page_text, popup_text, updates,
+)
 from amfl.metaphase import NO_CHROMOSOMES, MetaphaseResult, analyse_metaphase
 from amfl.metaphase_outputs import (
     CHROMOSOME_COLUMNS, METAPHASE_RESULT_COLUMNS, METAPHASE_SUFFIXES, SET_ASIDE_COLUMNS, metaphase_row,
     save_metaphase_outputs, summary_line,
 )
-from amfl.outputs import MAX_NAME_BYTES, MAX_STEM_BYTES, OUTPUT_SUFFIXES, output_stems, write_csv
+from amfl.outputs import OUTPUT_SUFFIXES, output_stems, write_csv
 from amfl.preprocessing import TRAINING_SIZE
 from amfl.reading import InputError, declared_shape, read_grey
 from amfl.segmentation import Segmenter
@@ -61,8 +62,16 @@ METAPHASE_MIN_SIDE = 3 * TRAINING_SIZE
 #: (``gradio_client.utils.strip_invalid_filename_characters``): a longer download name
 #: would lose its ``_labels``/``_overlay`` suffix, and two downloads would share a name.
 GRADIO_NAME_BYTES = 200
-#: Longest download stem: the longest output suffix still fits in ``GRADIO_NAME_BYTES``.
-DOWNLOAD_STEM_BYTES = GRADIO_NAME_BYTES - (MAX_NAME_BYTES - MAX_STEM_BYTES)
+
+
+def stem_bytes(suffixes: Sequence[str]) -> int:
+    """Longest download stem such that the longest of ``suffixes`` still fits in
+    ``GRADIO_NAME_BYTES``."""
+    return GRADIO_NAME_BYTES - max(len(suffix.encode()) for suffix in suffixes)
+
+
+#: Longest download stem of the crop view's outputs.
+DOWNLOAD_STEM_BYTES = stem_bytes(OUTPUT_SUFFIXES)
 #: How far the counts can be trusted: ``results/metaphase/README.md``, ADIR test split (38).
 RELIABILITY = (
     "Counts are not yet reliable: on the 38 test metaphases of the ADIR set the count was exact "
@@ -89,7 +98,7 @@ def download_stems(names: Sequence[str], suffixes: Sequence[str] = OUTPUT_SUFFIX
     """:func:`amfl.outputs.output_stems`, each short enough that Gradio serves the downloads
     (the stem and each of ``suffixes``) under their own, distinct names: a longer stem is cut
     and ends in ``~`` and 8 hex digits of a hash of the whole stem."""
-    limit = GRADIO_NAME_BYTES - max(len(suffix.encode()) for suffix in suffixes)
+    limit = stem_bytes(suffixes)
     stems = []
     for stem in output_stems(names, suffixes):
         if len(stem.encode()) > limit:
@@ -260,8 +269,7 @@ class MetaphasePage:
         if rows:
             files.append(str(write_csv(rows, folder / "results.csv", METAPHASE_RESULT_COLUMNS)))
         if problems:
-            more = f" (and {len(problems) - 1} more, listed on the page)" if len(problems) > 1 else ""
-            gr.Warning(page_text(problems[0] + more))
+            gr.Warning(popup_text(problems))
         lead = ("Upload one or more images, then press **Segment**." if not paths else
                 f"Analysed {len(records)} of {len(paths)} images as whole metaphases." if records else
                 "No metaphase could be analysed.")
@@ -294,10 +302,7 @@ class MetaphasePage:
             return f"{name}: {error}"
         except Exception as error:  # a bug or a full disk must cost one image, not the page
             logger.exception("analysing the metaphase %s failed", path)
-            detail = str(error)
-            for place in (Path(path).parent, folder):
-                detail = detail.replace(f"{place}{os.sep}", "") if len(place.parts) > 1 else detail
-            return f"{name}: internal error ({type(error).__name__}: {detail})"
+            return internal_error(name, error, [Path(path).parent, folder])
         by_suffix = {file.name[len(stem):]: str(file) for file in written}
         record = {"name": name, "summary": summary_text(name, result, notes),
                   **{field: by_suffix[suffix] for field, suffix in SHOWN_FILES.items()}}

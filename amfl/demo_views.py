@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import os
 import shutil
 import tempfile
 import threading
@@ -68,6 +69,23 @@ def page_text(text: str) -> str:
     apostrophes left as they are (harmless outside a tag), so API clients get them as typed
     rather than as ``&#x27;``. Gradio sanitises both kinds of text on the page anyway."""
     return html.escape(text, quote=False)
+
+
+def popup_text(problems: Sequence[str]) -> str:
+    """The one pop-up a request with ``problems`` shows: the first, and how many more the
+    status lists."""
+    more = f" (and {len(problems) - 1} more, listed on the page)" if len(problems) > 1 else ""
+    return page_text(problems[0] + more)
+
+
+def internal_error(name: str, error: Exception, folders: Sequence[Path]) -> str:
+    """What the user is told of an unexpected failure on the file ``name``: its type and
+    message, without the server's ``folders`` (the upload and download folders)."""
+    detail = str(error)
+    for folder in folders:
+        if len(folder.parts) > 1:
+            detail = detail.replace(f"{folder}{os.sep}", "")
+    return f"{name}: internal error ({type(error).__name__}: {detail})"
 
 
 @dataclass(frozen=True)
