@@ -27,7 +27,8 @@ from skimage.filters import threshold_otsu
 from amfl.data.adir import OVERLAP_VALUE, Metaphase, list_metaphases, split_of_case
 from amfl.data.real_pairs import overlap_clusters, pair_labels
 from amfl.markdown import markdown_table
-from amfl.metaphase import SET_ASIDE_KINDS, MetaphaseResult, analyse_metaphase
+from amfl.metaphase import MetaphaseResult, analyse_metaphase
+from amfl.metaphase_candidates import SET_ASIDE_KINDS
 from amfl.real_scoring import mean_scores
 from amfl.segmentation import Segmenter, limit_threads
 

@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from amfl.metaphase import SET_ASIDE_KINDS, Chromosome, MetaphaseResult
+from amfl.metaphase import Chromosome, MetaphaseResult
+from amfl.metaphase_candidates import SET_ASIDE_KINDS
 from amfl.outputs import atomic_write, write_csv
 from amfl.pictures import save_png, stretch_to_uint8
 
@@ -55,6 +56,7 @@ METAPHASE_SUFFIXES = (
 SET_ASIDE_WORDS = {
     "nucleus": ("nucleus", "nuclei"), "debris": ("debris", "debris"),
     "faint": ("faint blob", "faint blobs"), "other_spread": ("object of another spread", "objects of another spread"),
+    "not_counted": ("object with no chromosome of this spread", "objects with no chromosome of this spread"),
 }
 #: Share of a chromosome's colour in the overlay (the rest is the grey image).
 COLOUR_OPACITY = 0.5

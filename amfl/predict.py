@@ -40,7 +40,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from amfl.metaphase import NO_CHROMOSOMES, analyse_metaphase, checked_grey
+from amfl.metaphase import NO_CHROMOSOMES, analyse_metaphase
+from amfl.metaphase_candidates import checked_grey
 from amfl.metaphase_outputs import (
     METAPHASE_RESULT_COLUMNS, METAPHASE_SUFFIXES, metaphase_row, save_metaphase_outputs, summary_line,
 )
