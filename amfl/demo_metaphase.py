@@ -75,7 +75,7 @@ DOWNLOAD_STEM_BYTES = stem_bytes(OUTPUT_SUFFIXES)
 #: How far the counts can be trusted: ``results/metaphase/README.md``, ADIR test split (38).
 RELIABILITY = (
     "Counts are not yet reliable: on the 38 test metaphases of the ADIR set the count was exact "
-    "in 21 % of them, off by 4.24 chromosomes on average. Check the numbered overlay: an id "
+    "in 21 % of them, off by 2.95 chromosomes on average. Check the numbered overlay: an id "
     "with `*` (white outline) is flagged for review, a grey outline was set aside, not counted."
 )
 #: Told when a metaphase's files are gone (swept after ``OUTPUT_MAX_AGE_S``) or unknown.
