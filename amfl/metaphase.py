@@ -53,6 +53,9 @@ MIN_CONNECTED_SHARE = 0.75
 #: Pixels of context around a part in the model's crop (background 0).
 CROP_MARGIN = 8
 OBJECT_KINDS = ("single", "pair", "cluster")
+#: A part whose count the part counter gives a probability under this is flagged for review
+#: (a round number, chosen before it was measured; not tuned).
+UNSURE_BELOW = 0.7
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ def analyse_metaphase(grey: np.ndarray, segmenter: Segmenter, counter: PartCount
     for number, members in _by_object(found.parts):
         box = members[0][1].box
         inside = found.objects[box] == number
-        pieces = _absorb_empty_parts(members, numbers)
+        pieces = _absorb_empty_parts(members, numbers, chances)
         if not pieces:
             set_aside.append(SetAside(
                 number, corners(box), int(inside.sum()), "not_counted",
@@ -196,9 +199,12 @@ def analyse_metaphase(grey: np.ndarray, segmenter: Segmenter, counter: PartCount
             ))
             continue
         ids = []
-        for mask, count in pieces:
+        for mask, count, chance in pieces:
             first_id = len(chromosomes) + 1
             separated = splitter.instances(mask, box, count, touching=len(pieces) > 1)
+            if chance < UNSURE_BELOW:
+                unsure = f"the part counter is unsure of the count here (p = {chance:.2f} for {count})"
+                separated = [(piece, by_model, True, f"{reason}; {unsure}" if reason else unsure) for piece, by_model, _, reason in separated]
             for index, (piece, by_model, review, reason) in enumerate(separated):
                 partner = first_id + 1 - index if by_model and len(separated) == 2 else None
                 chromosome = _chromosome(first_id + index, number, box, piece, by_model, review, reason, partner)
@@ -217,10 +223,13 @@ def _by_object(parts: list[features_.Part]) -> list[tuple[int, list[tuple[int, f
     return sorted(grouped.items())
 
 
-def _absorb_empty_parts(members: list[tuple[int, features_.Part]], numbers: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """[(mask within the object's box, chromosomes)] of one object: each part the counter
-    gives no chromosome (a piece of a chromosome cut at a band) joins the counted part it
-    touches most, or else the nearest one. Empty when no part of the object is counted."""
+def _absorb_empty_parts(
+    members: list[tuple[int, features_.Part]], numbers: np.ndarray, chances: np.ndarray,
+) -> list[tuple[np.ndarray, int, float]]:
+    """[(mask within the object's box, chromosomes, the counter's probability)] of one object:
+    each part the counter gives no chromosome (a piece of a chromosome cut at a band) joins
+    the counted part it touches most, or else the nearest one. Empty when no part of the
+    object is counted."""
     counted = [(index, part) for index, part in members if numbers[index] > 0]
     if not counted:
         return []
@@ -239,7 +248,7 @@ def _absorb_empty_parts(members: list[tuple[int, features_.Part]], numbers: np.n
             distance = ndimage.distance_transform_edt(~part.mask)
             owner = min(masks, key=lambda o: float(distance[masks[o]].min()))
         masks[owner] |= part.mask
-    return [(masks[index], int(numbers[index])) for index, _ in counted]
+    return [(masks[index], int(numbers[index]), float(chances[index])) for index, _ in counted]
 
 
 class _Splitter:

@@ -38,6 +38,7 @@ MIN_PIECE_PX = 10
 #: A real pair is found when a unit of the pipeline covers it with at least this IoU.
 FOUND_IOU = 0.5
 SPLITS = ("test", "validation", "train")
+REVIEW_COVERAGE = ("objects_wrong", "objects_wrong_flagged", "objects_right", "objects_right_flagged")
 FAILURES = {
     "over_split": "one chromosome counted as several (cut at a band or centromere, or a single taken for a pair)",
     "under_split": "touching or overlapping chromosomes counted as fewer",
@@ -105,11 +106,17 @@ def object_map(result: MetaphaseResult) -> tuple[np.ndarray, np.ndarray]:
     return counted, aside
 
 
-def failures(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, int]:
-    """Count errors of one metaphase by kind (chromosomes), from expert groups per object."""
+def _expert_per_object(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    """Expert chromosomes per region (counted objects by id, then set-aside objects after the
+    largest counted id) and that offset."""
     counted, aside = object_map(result)
     regions = np.where(counted > 0, counted, np.where(aside > 0, aside + counted.max() + 1, 0))
-    expert = per_region(regions, groups)
+    return per_region(regions, groups), int(counted.max()) + 1
+
+
+def failures(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, int]:
+    """Count errors of one metaphase by kind (chromosomes), from expert groups per object."""
+    expert, offset = _expert_per_object(result, groups)
     found = {o.id: o.count for o in result.objects}
     tally = dict.fromkeys(FAILURES, 0)
     for number, count in found.items():
@@ -120,8 +127,22 @@ def failures(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> d
             tally["over_split"] += count - truth
         elif count < truth:
             tally["under_split"] += truth - count
-    tally["set_aside_chromosomes"] = int(expert[counted.max() + 1 :].sum())
+    tally["set_aside_chromosomes"] = int(expert[offset:].sum())
     tally["missed"] = int(expert[0])
+    return tally
+
+
+def review_coverage(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, int]:
+    """How well the review flags point at the count errors: counted objects whose count differs
+    from the expert's (``wrong``) or not (``right``), and how many of each carry a flag."""
+    expert, _ = _expert_per_object(result, groups)
+    flagged = {c.object_id for c in result.chromosomes if c.review}
+    tally = dict.fromkeys(REVIEW_COVERAGE, 0)
+    for o in result.objects:
+        truth = int(expert[o.id]) if o.id < len(expert) else 0
+        outcome = "right" if o.count == truth else "wrong"
+        tally[f"objects_{outcome}"] += 1
+        tally[f"objects_{outcome}_flagged"] += o.id in flagged
     return tally
 
 
@@ -188,6 +209,7 @@ def evaluate_one(metaphase: Metaphase, segmenter: Segmenter) -> tuple[dict, list
         "pipeline": result.count, "baseline": int(baseline.max()), "seconds": round(result.seconds, 3),
         "model_calls": result.model_calls, "set_aside": {k: sum(s.kind == k for s in result.set_aside) for k in SET_ASIDE_KINDS},
         "review": sum(c.review for c in result.chromosomes), "failures": failures(result, groups),
+        "review_coverage": review_coverage(result, groups),
     }
     return row, score_pairs(metaphase, labels, result, baseline), result
 
@@ -241,6 +263,7 @@ def summarise(rows: list[dict], pairs: list[dict]) -> dict[str, dict]:
                 } for method in ("pipeline", "baseline")
             },
             "failures": {kind: sum(r["failures"][kind] for r in chosen) for kind in FAILURES},
+            "review_coverage": {key: sum(r["review_coverage"][key] for r in chosen) for key in REVIEW_COVERAGE},
         }
     return table
 
@@ -277,10 +300,22 @@ def markdown(summary: dict[str, dict], headline: str, timing: dict, command: str
         f"Count errors on the {headline} split by kind (chromosomes): "
         + ", ".join(f"{kind} {count}" for kind, count in sorted(fail.items(), key=lambda kv: -kv[1]))
         + f". Commonest: **{commonest}**, {FAILURES[commonest]}.", "",
+        _review_line(summary[headline]["review_coverage"], headline), "",
         f"Time per metaphase (pipeline, model included): median {timing['median_s']:.2f} s, max {timing['max_s']:.2f} s "
         f"over {timing['metaphases']} metaphases, {timing['threads']} torch thread(s) on a shared CPU.", "",
     ]
     return "\n".join(lines)
+
+
+def _review_line(coverage: dict[str, int], split: str) -> str:
+    def share(part: int, whole: int) -> str:
+        return f"{part} ({100 * part / whole:.1f} %)" if whole else "0"
+
+    return (
+        f"Review flags on the {split} split: of {coverage['objects_wrong']} counted objects whose count differs from the expert's, "
+        f"{share(coverage['objects_wrong_flagged'], coverage['objects_wrong'])} carry a flag; of {coverage['objects_right']} counted right, "
+        f"{share(coverage['objects_right_flagged'], coverage['objects_right'])} do."
+    )
 
 
 def failure_picture(metaphase: Metaphase, result: MetaphaseResult, path: Path, row: dict) -> None:

@@ -88,25 +88,38 @@ def test_a_part_with_no_chromosome_joins_the_part_it_touches_most():
     # The middle part borders the left one along 6 rows and the right one along 3.
     left[2:8, 0:10], middle[2:8, 10:14], right[5:8, 14:30] = True, True, True
     parts = [(0, _part(left, 3)), (1, _part(middle, 3)), (2, _part(right, 3))]
-    pieces = _absorb_empty_parts(parts, np.array([1, 0, 2]))
-    assert [count for _, count in pieces] == [1, 2]
+    pieces = _absorb_empty_parts(parts, np.array([1, 0, 2]), np.array([0.9, 0.8, 0.6]))
+    assert [(count, chance) for _, count, chance in pieces] == [(1, 0.9), (2, 0.6)]
     assert (pieces[0][0] == (left | middle)).all() and (pieces[1][0] == right).all()
-    assert _absorb_empty_parts(parts, np.array([0, 0, 0])) == []
+    assert _absorb_empty_parts(parts, np.array([0, 0, 0]), np.ones(3)) == []
 
 
-class _NothingCounter:
-    """A counter that finds no chromosome anywhere, used on any number of parts."""
+class _FixedCounter:
+    """A counter that gives every part the same answer, used on any number of parts."""
 
-    def __init__(self) -> None:
+    def __init__(self, count: int, chance: float) -> None:
         self.config = dataclasses.replace(load_part_counter().config, min_parts=0)
+        self.count, self.chance = count, chance
 
     def counts(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(len(features), int), np.full(len(features), 0.9)
+        return np.full(len(features), self.count), np.full(len(features), self.chance)
 
 
-def test_objects_the_counter_gives_no_chromosome_are_set_aside_with_why():
-    segmenter = Segmenter.from_pretrained(BUNDLED_MODEL)
-    result = analyse_metaphase(synthetic_metaphase(), segmenter, _NothingCounter())
+@pytest.fixture(scope="module")
+def segmenter() -> Segmenter:
+    return Segmenter.from_pretrained(BUNDLED_MODEL)
+
+
+def test_objects_the_counter_gives_no_chromosome_are_set_aside_with_why(segmenter):
+    result = analyse_metaphase(synthetic_metaphase(), segmenter, _FixedCounter(0, 0.9))
     assert result.count == 0
     dropped = [s for s in result.set_aside if s.kind == "not_counted"]
     assert len(dropped) == 7 and all("no chromosome of this metaphase (p = 0.90)" in s.reason for s in dropped)
+
+
+@pytest.mark.parametrize("chance, flagged", [(0.5, True), (0.95, False)])
+def test_a_count_the_counter_is_unsure_of_is_flagged_for_review(segmenter, chance, flagged):
+    result = analyse_metaphase(synthetic_metaphase(), segmenter, _FixedCounter(1, chance))
+    assert result.count == 7
+    unsure = [c for c in result.chromosomes if "the part counter is unsure" in c.reason]
+    assert len(unsure) == (7 if flagged else 0) and all(c.review for c in unsure)
