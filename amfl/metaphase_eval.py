@@ -24,126 +24,26 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from amfl.data.adir import OVERLAP_VALUE, Metaphase, list_metaphases, split_of_case
+from amfl.data.adir import Metaphase, list_metaphases, split_of_case
 from amfl.data.real_pairs import overlap_clusters, pair_labels
 from amfl.markdown import markdown_table
 from amfl.metaphase import MetaphaseResult, analyse_metaphase
 from amfl.metaphase_candidates import SET_ASIDE_KINDS
+from amfl.metaphase_truth import (
+    EIGHT, FAILURES, REVIEW_COVERAGE, expert_chromosomes, failures, object_map, per_region, review_coverage,
+)
 from amfl.real_scoring import mean_scores
 from amfl.segmentation import Segmenter, limit_threads
 
-EIGHT = np.ones((3, 3), bool)
-#: Pieces of one class smaller than this (pixels) are label specks, not chromosomes.
-MIN_PIECE_PX = 10
 #: A real pair is found when a unit of the pipeline covers it with at least this IoU.
 FOUND_IOU = 0.5
 SPLITS = ("test", "validation", "train")
-REVIEW_COVERAGE = ("objects_wrong", "objects_wrong_flagged", "objects_right", "objects_right_flagged")
-FAILURES = {
-    "over_split": "one chromosome counted as several (cut at a band or centromere, or a single taken for a pair)",
-    "under_split": "touching or overlapping chromosomes counted as fewer",
-    "unlabelled_counted": "an object the expert did not label was counted (a neighbouring cell's chromosome, debris)",
-    "set_aside_chromosomes": "expert chromosomes inside an object set aside (a chromosome on a nucleus)",
-    "missed": "expert chromosomes outside every object (too faint for the foreground)",
-}
-
-
-def expert_chromosomes(labels: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """The expert's chromosomes as (mask, count) groups. Per class, 8-connected pieces of at
-    least ``MIN_PIECE_PX`` (a crossing chromosome cuts a piece in two, the overlap pixels
-    (255) carry no class); pieces of one class that border the same overlap blob are one
-    group, counted ceil(n/2) (2 pieces: one chromosome crossed; 3-4: two homologues crossing)."""
-    blobs, _ = ndimage.label(labels == OVERLAP_VALUE, EIGHT)
-    groups = []
-    for value in np.unique(labels[(labels > 0) & (labels != OVERLAP_VALUE)]):
-        pieces, count = ndimage.label(labels == value, EIGHT)
-        sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-        kept = [number for number in range(1, count + 1) if sizes[number] >= MIN_PIECE_PX]
-        touches = {}
-        for number in kept:
-            ring = ndimage.binary_dilation(pieces == number, EIGHT) & (blobs > 0)
-            touches[number] = set(np.unique(blobs[ring]).tolist())
-        seen: set[int] = set()
-        for number in kept:
-            if number in seen:
-                continue
-            group, stack = [], [number]
-            while stack:
-                piece = stack.pop()
-                if piece in seen:
-                    continue
-                seen.add(piece)
-                group.append(piece)
-                stack.extend(other for other in kept if other not in seen and touches[piece] & touches[other])
-            groups.append((np.isin(pieces, group), (len(group) + 1) // 2))
-    return groups
-
-
-def per_region(regions: np.ndarray, groups: list[tuple[np.ndarray, int]]) -> np.ndarray:
-    """Expert chromosomes per region of a label map (index 0: in no region): each group goes
-    to the region holding most of its pixels."""
-    counts = np.zeros(int(regions.max()) + 1, int)
-    for mask, count in groups:
-        ids, pixels = np.unique(regions[mask], return_counts=True)
-        counts[ids[np.argmax(pixels)]] += count
-    return counts
 
 
 def baseline_components(grey: np.ndarray) -> np.ndarray:
     """The naive baseline: global Otsu threshold of the raw image, 8-connected components."""
     level = threshold_otsu(grey) if grey.max() > grey.min() else grey.max()
     return ndimage.label(grey > level, EIGHT)[0]
-
-
-def object_map(result: MetaphaseResult) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) maps of the pipeline's counted objects (by object id) and set-aside objects."""
-    counted, aside = np.zeros(result.shape, np.int32), np.zeros(result.shape, np.int32)
-    for chromosome in result.chromosomes:
-        counted[result.full_mask(chromosome)] = chromosome.object_id
-    for item in result.set_aside:
-        top, left, bottom, right = item.box
-        aside[top:bottom, left:right][item.mask] = item.object_id
-    return counted, aside
-
-
-def _expert_per_object(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
-    """Expert chromosomes per region (counted objects by id, then set-aside objects after the
-    largest counted id) and that offset."""
-    counted, aside = object_map(result)
-    regions = np.where(counted > 0, counted, np.where(aside > 0, aside + counted.max() + 1, 0))
-    return per_region(regions, groups), int(counted.max()) + 1
-
-
-def failures(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, int]:
-    """Count errors of one metaphase by kind (chromosomes), from expert groups per object."""
-    expert, offset = _expert_per_object(result, groups)
-    found = {o.id: o.count for o in result.objects}
-    tally = dict.fromkeys(FAILURES, 0)
-    for number, count in found.items():
-        truth = int(expert[number]) if number < len(expert) else 0
-        if truth == 0:
-            tally["unlabelled_counted"] += count
-        elif count > truth:
-            tally["over_split"] += count - truth
-        elif count < truth:
-            tally["under_split"] += truth - count
-    tally["set_aside_chromosomes"] = int(expert[offset:].sum())
-    tally["missed"] = int(expert[0])
-    return tally
-
-
-def review_coverage(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, int]:
-    """How well the review flags point at the count errors: counted objects whose count differs
-    from the expert's (``wrong``) or not (``right``), and how many of each carry a flag."""
-    expert, _ = _expert_per_object(result, groups)
-    flagged = {c.object_id for c in result.chromosomes if c.review}
-    tally = dict.fromkeys(REVIEW_COVERAGE, 0)
-    for o in result.objects:
-        truth = int(expert[o.id]) if o.id < len(expert) else 0
-        outcome = "right" if o.count == truth else "wrong"
-        tally[f"objects_{outcome}"] += 1
-        tally[f"objects_{outcome}_flagged"] += o.id in flagged
-    return tally
 
 
 def units(result: MetaphaseResult) -> list[tuple[np.ndarray, tuple[int, ...]]]:

@@ -2,9 +2,9 @@
 
     python -m amfl.train_part_counter [--adir DIR] [--out amfl/weights/part_counter]
 
-Each part that :func:`amfl.metaphase.find_candidates` finds in a training metaphase is one
+Each part that :func:`amfl.metaphase_candidates.find_candidates` finds in a training metaphase is one
 sample: its features (:mod:`amfl.metaphase_features`) and, as truth, how many of the
-expert's chromosomes have most of their pixels in it (:func:`amfl.metaphase_eval.per_region`;
+expert's chromosomes have most of their pixels in it (:func:`amfl.metaphase_truth.per_region`;
 0 for a piece of a chromosome cut in two or an object the expert did not label). Only the
 training split is read (``split_of_case(case) == "train"``); validation and test cases stay
 unseen. Needs scikit-learn (in ``requirements-dev.txt``); the fitted trees are
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from amfl.data.adir import default_adir_dir, list_metaphases, split_of_case
 from amfl.metaphase_candidates import find_candidates
-from amfl.metaphase_eval import expert_chromosomes, per_region
+from amfl.metaphase_truth import expert_chromosomes, per_region
 from amfl.metaphase_features import FEATURES, part_features, part_map
 from amfl.part_counter import BUNDLED_PART_COUNTER, PartCounter, PartCounterConfig
 

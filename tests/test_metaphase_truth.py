@@ -1,4 +1,4 @@
-"""amfl.metaphase_eval: the count errors by kind and the review-flag coverage of one metaphase,
+"""amfl.metaphase_truth: the count errors by kind and the review-flag coverage of one metaphase,
 on a MetaphaseResult and expert groups built here by hand, so every right answer is known."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from amfl.metaphase import Chromosome, MetaphaseObject, MetaphaseResult, SetAside
-from amfl.metaphase_eval import failures, review_coverage
+from amfl.metaphase_truth import failures, review_coverage
 
 SHAPE = (40, 60)
 
