@@ -178,7 +178,7 @@ def analyse_metaphase(grey: np.ndarray, segmenter: Segmenter, counter: PartCount
         numbers, chances = counter.counts(features_.part_features(found.parts, found.objects, found.image, found.level, found.width))
     else:
         median_area = float(np.median([part.mask.sum() for part in found.parts]))
-        numbers = np.array([features_.rule_count(part.mask, found.width, median_area) for part in found.parts])
+        numbers = np.array([features_.rule_count(part, median_area) for part in found.parts])
         chances = np.ones(len(numbers))
         notes.append(
             f"{len(found.parts)} parts: fewer than in any metaphase the part counter was fitted on "

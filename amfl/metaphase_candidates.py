@@ -116,12 +116,14 @@ def find_candidates(grey: np.ndarray) -> Candidates:
             ))
         else:
             labelled = parts_.split_object(inside, image[box], parts_.OTSU_SHARE * level, width)
-            found.extend(features_.Part(number, box, labelled == part, int(labelled.max())) for part in range(1, int(labelled.max()) + 1))
+            for part in range(1, int(labelled.max()) + 1):
+                mask = labelled == part
+                found.append(features_.Part(number, box, mask, int(labelled.max()), len(parts_.skeleton_ends(mask, width))))
     if found:
         median_area = float(np.median([part.mask.sum() for part in found]))
         by_object: dict[int, int] = {}
         for part in found:
-            by_object[part.object_id] = by_object.get(part.object_id, 0) + features_.rule_count(part.mask, width, median_area)
+            by_object[part.object_id] = by_object.get(part.object_id, 0) + features_.rule_count(part, median_area)
         main = parts_.main_spread(objects, sorted(by_object.items()), width, SPREAD_GAP)
         for number in sorted(set(by_object) - main):
             box = boxes[number - 1]

@@ -48,12 +48,15 @@ class Part:
     mask: np.ndarray
     #: How many parts its object has.
     siblings: int
+    #: Its skeleton's ends at least a width apart (:func:`amfl.metaphase_parts.skeleton_ends`),
+    #: found once: the hand rule and the features both read them.
+    ends: int
 
 
-def rule_count(part: np.ndarray, width: float, median_area: float) -> int:
+def rule_count(part: Part, median_area: float) -> int:
     """The hand rule's number of chromosomes in a part (see ``CANDIDATE_AREA``)."""
-    area = int(part.sum())
-    if area <= CANDIDATE_AREA * median_area or len(parts_.skeleton_ends(part, width)) < PAIR_ENDS:
+    area = int(part.mask.sum())
+    if area <= CANDIDATE_AREA * median_area or part.ends < PAIR_ENDS:
         return 1
     return max(2, int(round(area / (AREA_PER_CHROMOSOME * median_area))))
 
@@ -87,8 +90,8 @@ def part_features(parts: list[Part], objects: np.ndarray, image: np.ndarray, lev
         props = regionprops(part.mask.astype(np.uint8), intensity_image=image[part.box])[0]
         thickness = 2 * float(ndimage.distance_transform_edt(np.pad(part.mask, 1)).max())
         rows.append((
-            rule_count(part.mask, width, median_area), areas[index] / width**2, areas[index] / median_area,
-            parts_.skeleton_length(part.mask) / width, len(parts_.skeleton_ends(part.mask, width)), props.solidity,
+            rule_count(part, median_area), areas[index] / width**2, areas[index] / median_area,
+            parts_.skeleton_length(part.mask) / width, part.ends, props.solidity,
             props.eccentricity, props.axis_major_length / width, props.axis_minor_length / width, thickness / width,
             props.intensity_mean / level, props.intensity_max / level, part.siblings,
             int((objects[part.box] == part.object_id).sum()) / width**2, nearest[0], nearest[min(2, len(nearest) - 1)],

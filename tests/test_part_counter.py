@@ -79,7 +79,7 @@ def test_the_bundled_counter_loads_and_counts_in_its_classes():
 
 
 def _part(mask: np.ndarray, siblings: int) -> Part:
-    return Part(1, (slice(0, mask.shape[0]), slice(0, mask.shape[1])), mask, siblings)
+    return Part(1, (slice(0, mask.shape[0]), slice(0, mask.shape[1])), mask, siblings, ends=2)
 
 
 def test_a_part_with_no_chromosome_joins_the_part_it_touches_most():
