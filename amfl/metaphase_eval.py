@@ -26,6 +26,7 @@ from skimage.filters import threshold_otsu
 
 from amfl.data.adir import Metaphase, list_metaphases, split_of_case
 from amfl.data.real_pairs import overlap_clusters, pair_labels
+from amfl.data.sources import SourceError
 from amfl.markdown import markdown_table
 from amfl.metaphase import MetaphaseResult, analyse_metaphase
 from amfl.metaphase_candidates import SET_ASIDE_KINDS
@@ -270,8 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     threads = limit_threads(args.threads)
     command = "python -m amfl.metaphase_eval " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        every = list_metaphases(args.adir)
+    except SourceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     segmenter = Segmenter.from_pretrained(args.model)
-    metaphases = [m for m in list_metaphases(args.adir) if args.split == "all" or split_of_case(m.case) == args.split]
+    metaphases = [m for m in every if args.split == "all" or split_of_case(m.case) == args.split]
     metaphases = metaphases[: args.limit] if args.limit else metaphases
     rows, pairs, results = [], [], {}
     for index, metaphase in enumerate(metaphases, start=1):

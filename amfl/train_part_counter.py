@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from amfl.data.adir import default_adir_dir, list_metaphases, split_of_case
+from amfl.data.sources import SourceError
 from amfl.metaphase_candidates import find_candidates
 from amfl.metaphase_truth import expert_chromosomes, per_region
 from amfl.metaphase_features import FEATURES, part_features, part_map
@@ -49,6 +50,8 @@ def training_table(folder: Path | str | None = None, quiet: bool = False) -> tup
         rows.append(part_features(found.parts, found.objects, found.image, found.level, found.width))
         truths.append(np.minimum(truth, CLASSES[-1]))
         names.extend([metaphase.name] * len(truth))
+    if not rows:
+        raise ValueError(f"no metaphase of the training split with chromosomes in {folder or default_adir_dir()}")
     return np.concatenate(rows), np.concatenate(truths), names
 
 
@@ -107,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--cross_validate", action="store_true", help=f"also print {CV_FOLDS}-fold case-grouped cross-validation scores")
     args = parser.parse_args(argv)
-    features, truth, names = training_table(args.adir, args.quiet)
+    try:
+        features, truth, names = training_table(args.adir, args.quiet)
+    except (SourceError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.cross_validate:
         print(f"cross-validation on the training cases ({CV_FOLDS} folds of cases): {cross_validate(features, truth, names, args.adir, args.quiet)}")
     command = "python -m amfl.train_part_counter " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -1,4 +1,5 @@
-"""amfl.metaphase_truth: the count errors by kind and the review-flag coverage of one metaphase,
+"""amfl.metaphase_truth: the count errors by kind and the review-flag coverage of one metaphase
+(and the evaluation CLI on a folder that is not the ADIR set),
 on a MetaphaseResult and expert groups built here by hand, so every right answer is known."""
 
 from __future__ import annotations
@@ -53,3 +54,11 @@ def test_errors_by_kind_and_which_of_them_carry_a_review_flag():
     assert review_coverage(result, groups) == {
         "objects_wrong": 3, "objects_wrong_flagged": 2, "objects_right": 1, "objects_right_flagged": 0,
     }
+
+
+def test_the_evaluation_cli_names_a_folder_that_is_not_the_adir_set(tmp_path, capsys):
+    from amfl import metaphase_eval
+
+    assert metaphase_eval.main(["--adir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "holds no SHA256SUMS: not the ADIR metaphase folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -123,3 +123,11 @@ def test_a_count_the_counter_is_unsure_of_is_flagged_for_review(segmenter, chanc
     assert result.count == 7
     unsure = [c for c in result.chromosomes if "the part counter is unsure" in c.reason]
     assert len(unsure) == (7 if flagged else 0) and all(c.review for c in unsure)
+
+
+def test_the_fitting_cli_names_a_folder_that_is_not_the_adir_set(tmp_path, capsys):
+    from amfl import train_part_counter
+
+    assert train_part_counter.main(["--adir", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "holds no SHA256SUMS: not the ADIR metaphase folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
