@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from amfl.metaphase import Chromosome, MetaphaseObject, MetaphaseResult, SetAside
-from amfl.metaphase_truth import failures, review_coverage
+from amfl.metaphase_truth import FOUND_SHARE, failures, per_region, review_coverage
 
 SHAPE = (40, 60)
 
@@ -54,6 +54,20 @@ def test_errors_by_kind_and_which_of_them_carry_a_review_flag():
     assert review_coverage(result, groups) == {
         "objects_wrong": 3, "objects_wrong_flagged": 2, "objects_right": 1, "objects_right_flagged": 0,
     }
+
+
+def test_a_chromosome_goes_to_the_region_holding_most_of_it_even_when_most_lies_in_the_background():
+    regions = np.zeros((10, 20), np.int32)
+    regions[:, :4] = 1
+    regions[:, 4:6] = 2
+    chromosome = np.zeros_like(regions, bool)
+    chromosome[:, :10] = True  # 40 % in region 1, 20 % in region 2, 40 % in the background
+    assert per_region(regions, [(chromosome, 1)]).tolist() == [0, 1, 0]
+    faint = np.zeros_like(regions, bool)
+    faint[0, :4] = True
+    faint[1:, 8:] = True  # 4 of 112 pixels in region 1: below FOUND_SHARE, so not found
+    assert (faint & (regions == 1)).sum() < FOUND_SHARE * faint.sum()
+    assert per_region(regions, [(faint, 2)]).tolist() == [2, 0, 0]
 
 
 def test_the_evaluation_cli_names_a_folder_that_is_not_the_adir_set(tmp_path, capsys):
