@@ -98,6 +98,15 @@ def test_generator_alone_trains_with_a_weighted_loss(tmp_path, training_h5):
     assert set(log["loss"]) == {"segmentation", "generator"}
 
 
+def test_a_run_on_random_crops_records_the_size_and_a_size_the_model_cannot_take_is_refused(tmp_path, training_h5):
+    config = tiny_config(tmp_path, training_h5, "--epochs", "1", "--no-gan", "--crop_size", "64")
+    train(config)
+    assert json.loads((tmp_path / "training_config.json").read_text())["crop_size"] == 64
+    assert "dice" in json.loads((tmp_path / "log.jsonl").read_text())["validation"]
+    with pytest.raises(ValueError, match="crop_size 72 is not a multiple of 16"):
+        train(tiny_config(tmp_path / "bad", training_h5, "--crop_size", "72"))
+
+
 def test_resume_continues_at_the_next_epoch_with_the_same_state(tmp_path, training_h5):
     straight = tiny_config(tmp_path / "straight", training_h5, "--epochs", "2")
     data = tiny_data(straight)

@@ -19,6 +19,7 @@ from amfl.training.augment import (
     PHOTOMETRIC,
     REAL_IMAGE_AUGMENTATIONS,
     SCALE_RANGE,
+    random_crop,
 )
 from amfl.training.data import AugmentedSplit, SplitTensors, training_set
 
@@ -204,6 +205,36 @@ def test_unknown_augmentations_are_refused_by_name():
     with pytest.raises(ValueError, match="sharpen") as error:
         AugmentedSplit(split_of(), ["flips", "sharpen", "warp"], Preprocessor())
     assert "warp" in str(error.value) and "'flips'" not in str(error.value).split(";")[0]
+
+
+def test_a_random_crop_is_a_window_of_the_sample_at_varying_places():
+    labels = sample_labels()
+    image = encoded(labels)
+    corners = set()
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        window, window_labels = random_crop(image, labels, 96)
+        assert window.shape == (1, 96, 96) and window_labels.shape == (96, 96)
+        assert torch.equal(window, encoded(window_labels)), f"seed {seed}: image and labels cut apart"
+        matches = [(top, left) for top in range(SIDE - 95) for left in range(SIDE - 95)
+                   if torch.equal(labels[top:top + 96, left:left + 96], window_labels)]
+        assert matches, f"seed {seed}: the window is not a part of the sample"
+        corners.add(matches[0])
+    assert len(corners) > 20, f"only {len(corners)} places over {len(SEEDS)} seeds"
+
+
+def test_crop_size_cuts_every_training_sample_after_normalising_and_refuses_a_larger_one():
+    split = split_of(peak=0.5)
+    dataset = training_set(split, [], Preprocessor(), crop_size=64)
+    assert isinstance(dataset, AugmentedSplit)
+    image, labels = dataset[0]
+    assert image.shape == (1, 64, 64) and labels.shape == (64, 64)
+    normalised = training_set(split, ["noise"], Preprocessor(), crop_size=96)
+    torch.manual_seed(0)
+    image, labels = normalised[0]
+    assert image.shape == (1, 96, 96) and float(image.max()) <= 1.0
+    with pytest.raises(ValueError, match="crop_size 160 is larger"):
+        training_set(split, ["flips"], Preprocessor(), crop_size=160)
 
 
 def test_rot90_needs_square_images():

@@ -93,6 +93,14 @@ def _fit(array: Tensor, shape: tuple[int, int]) -> Tensor:
     return array
 
 
+def random_crop(image: Tensor, labels: Tensor, size: int) -> Sample:
+    """A ``size`` x ``size`` window at a uniformly random place: training on smaller windows
+    makes each step cheaper (``--crop_size``); validation and inference see whole samples."""
+    height, width = image.shape[-2:]
+    top, left = int(torch.randint(0, height - size + 1, ())), int(torch.randint(0, width - size + 1, ()))
+    return image[..., top:top + size, left:left + size], labels[..., top:top + size, left:left + size]
+
+
 def gain_gamma(image: Tensor, labels: Tensor) -> Sample:
     """Non-linear response and exposure: ``(gain * image ** gamma)`` clipped at saturation."""
     gamma = _log_uniform(1 / GAMMA_MAX, GAMMA_MAX)

@@ -54,6 +54,7 @@ class TrainConfig:
     mixed_precision: str = _option("no", "autocast precision", choices=MIXED_PRECISION)
     channels_last: bool = _option(False, "NHWC memory layout: faster convolutions on recent GPUs, and on a 2-core CPU about 1.3x for the small preset (benchmarks/bench_training.py)")
     augment: list[str] = _option([], "training augmentations (default none; see amfl.training.augment)", nargs="*", choices=tuple(AUGMENTATIONS))
+    crop_size: int | None = _option(None, "train on random crop_size x crop_size windows of each sample (a multiple of the generator's input divisor, e.g. 96 of 128: faster steps); validation and inference see whole samples")
     eval_batch_size: int = _option(128, "images per evaluation step and process")
     num_workers: int = _option(0, "data loader worker processes")
     # Data.
@@ -86,7 +87,7 @@ class TrainConfig:
         for name in ("synthetic_count", "real_repeats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more; got {getattr(self, name)}")
-        for name in ("base_width", "max_samples", "pommier_train_count"):
+        for name in ("base_width", "max_samples", "pommier_train_count", "crop_size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 when given; got {getattr(self, name)}")
         if self.push_to_hub and not self.hub_model_id:

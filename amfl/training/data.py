@@ -21,7 +21,7 @@ from amfl.data.protocol import Splits, model_arrays, split_pairs
 from amfl.metrics import NUM_CLASSES
 from amfl.models import MODELS
 from amfl.preprocessing import Preprocessor
-from amfl.training.augment import AUGMENTATIONS, PHOTOMETRIC, PHOTOMETRIC_PROBABILITY
+from amfl.training.augment import AUGMENTATIONS, PHOTOMETRIC, PHOTOMETRIC_PROBABILITY, random_crop
 from amfl.training.config import TrainConfig
 
 
@@ -113,10 +113,14 @@ class AugmentedSplit(Dataset):
     Geometric ones move image and labels together (the classes stay the same: which
     chromosome is "1" depends on size, not on orientation or position). Each photometric
     one is applied with probability PHOTOMETRIC_PROBABILITY; when any is chosen, every
-    image is normalised again by ``preprocessor``, as inference would normalise it.
+    image is normalised again by ``preprocessor``, as inference would normalise it. With
+    ``crop_size``, a random window of that side is cut last, from the normalised sample.
     """
 
-    def __init__(self, split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor) -> None:
+    def __init__(self, split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor, crop_size: int | None = None) -> None:
+        side = min(split.images.shape[-2:])
+        if crop_size is not None and crop_size > side:
+            raise ValueError(f"crop_size {crop_size} is larger than the training samples ({tuple(split.images.shape[-2:])})")
         unknown = sorted(set(augmentations) - AUGMENTATIONS.keys())
         if unknown:
             raise ValueError(f"unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
@@ -126,6 +130,7 @@ class AugmentedSplit(Dataset):
         self.steps = [(name, AUGMENTATIONS[name]) for name in AUGMENTATIONS if name in augmentations]
         self.renormalise = not PHOTOMETRIC.isdisjoint(augmentations)
         self.preprocessor = preprocessor
+        self.crop_size = crop_size
 
     def __len__(self) -> int:
         return len(self.split)
@@ -138,13 +143,15 @@ class AugmentedSplit(Dataset):
             image, labels = augmentation(image, labels)
         if self.renormalise:
             image = torch.from_numpy(self.preprocessor.normalise(image.numpy()))
+        if self.crop_size is not None:
+            image, labels = random_crop(image, labels, self.crop_size)
         return image.contiguous(), labels.contiguous()
 
 
-def training_set(split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor) -> Dataset:
-    if not augmentations:
+def training_set(split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor, crop_size: int | None = None) -> Dataset:
+    if not augmentations and crop_size is None:
         return TensorDataset(split.images, split.labels)
-    return AugmentedSplit(split, augmentations, preprocessor)
+    return AugmentedSplit(split, augmentations, preprocessor, crop_size)
 
 
 def evaluation_set(split: SplitTensors) -> Dataset:

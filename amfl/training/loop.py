@@ -75,6 +75,8 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     _check_data(data, source)
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
+    if config.crop_size is not None and config.crop_size % generator.input_divisor:
+        raise ValueError(f"crop_size {config.crop_size} is not a multiple of {generator.input_divisor}, which {config.model} needs")
     if config.init_from is not None:
         _initialise_from(generator, config.init_from)
     if accelerator.is_main_process:
@@ -91,7 +93,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     # A ragged last batch is dropped (its samples come back in other epochs' shuffles): some
     # baselines batch-normalise pooled features and cannot train on a batch of one.
     train_loader = DataLoader(
-        training_set(data.train, config.augment, data.preprocessor), batch_size=config.batch_size, shuffle=True,
+        training_set(data.train, config.augment, data.preprocessor, config.crop_size), batch_size=config.batch_size, shuffle=True,
         num_workers=config.num_workers, drop_last=len(data.train) > config.batch_size * accelerator.num_processes,
     )
     validation_sets = {MAIN_VALIDATION: data.validation, **data.extra_validation}
