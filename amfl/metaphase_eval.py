@@ -31,7 +31,7 @@ from amfl.markdown import markdown_table
 from amfl.metaphase import MetaphaseResult, analyse_metaphase
 from amfl.metaphase_candidates import SET_ASIDE_KINDS
 from amfl.metaphase_truth import (
-    EIGHT, FAILURES, REVIEW_COVERAGE, expert_chromosomes, failures, object_map, per_region, review_coverage,
+    EIGHT, FAILURES, REVIEW_COVERAGE, compare_with_expert, expert_chromosomes, object_map, per_region,
 )
 from amfl.real_scoring import mean_scores
 from amfl.segmentation import Segmenter, limit_threads
@@ -109,8 +109,7 @@ def evaluate_one(metaphase: Metaphase, segmenter: Segmenter) -> tuple[dict, list
         "probe": metaphase.probe, "iscn": metaphase.expected_count, "expert": int(sum(c for _, c in groups)),
         "pipeline": result.count, "baseline": int(baseline.max()), "seconds": round(result.seconds, 3),
         "model_calls": result.model_calls, "set_aside": {k: sum(s.kind == k for s in result.set_aside) for k in SET_ASIDE_KINDS},
-        "review": sum(c.review for c in result.chromosomes), "failures": failures(result, groups),
-        "review_coverage": review_coverage(result, groups),
+        "review": sum(c.review for c in result.chromosomes), **compare_with_expert(result, groups),
     }
     return row, score_pairs(metaphase, labels, result, baseline), result
 

@@ -92,33 +92,36 @@ def _expert_per_object(result: MetaphaseResult, groups: list[tuple[np.ndarray, i
     return per_region(regions, groups), int(counted.max()) + 1
 
 
-def failures(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, int]:
-    """Count errors of one metaphase by kind (chromosomes), from expert groups per object."""
+def compare_with_expert(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, dict[str, int]]:
+    """One metaphase against the expert: ``failures`` (count errors by kind, in chromosomes)
+    and ``review_coverage`` (how well the review flags point at them), from one matching of
+    the expert groups to the pipeline's objects."""
     expert, offset = _expert_per_object(result, groups)
-    found = {o.id: o.count for o in result.objects}
+    truth = {o.id: int(expert[o.id]) if o.id < len(expert) else 0 for o in result.objects}
+    return {"failures": _failures(result, truth, expert, offset), "review_coverage": _review_coverage(result, truth)}
+
+
+def _failures(result: MetaphaseResult, truth: dict[int, int], expert: np.ndarray, offset: int) -> dict[str, int]:
     tally = dict.fromkeys(FAILURES, 0)
-    for number, count in found.items():
-        truth = int(expert[number]) if number < len(expert) else 0
-        if truth == 0:
-            tally["unlabelled_counted"] += count
-        elif count > truth:
-            tally["over_split"] += count - truth
-        elif count < truth:
-            tally["under_split"] += truth - count
+    for o in result.objects:
+        if truth[o.id] == 0:
+            tally["unlabelled_counted"] += o.count
+        elif o.count > truth[o.id]:
+            tally["over_split"] += o.count - truth[o.id]
+        elif o.count < truth[o.id]:
+            tally["under_split"] += truth[o.id] - o.count
     tally["set_aside_chromosomes"] = int(expert[offset:].sum())
     tally["missed"] = int(expert[0])
     return tally
 
 
-def review_coverage(result: MetaphaseResult, groups: list[tuple[np.ndarray, int]]) -> dict[str, int]:
-    """How well the review flags point at the count errors: counted objects whose count differs
-    from the expert's (``wrong``) or not (``right``), and how many of each carry a flag."""
-    expert, _ = _expert_per_object(result, groups)
+def _review_coverage(result: MetaphaseResult, truth: dict[int, int]) -> dict[str, int]:
+    """Counted objects whose count differs from the expert's (``wrong``) or not (``right``),
+    and how many of each carry a flag."""
     flagged = {c.object_id for c in result.chromosomes if c.review}
     tally = dict.fromkeys(REVIEW_COVERAGE, 0)
     for o in result.objects:
-        truth = int(expert[o.id]) if o.id < len(expert) else 0
-        outcome = "right" if o.count == truth else "wrong"
+        outcome = "right" if o.count == truth[o.id] else "wrong"
         tally[f"objects_{outcome}"] += 1
         tally[f"objects_{outcome}_flagged"] += o.id in flagged
     return tally

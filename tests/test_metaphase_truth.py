@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from amfl.metaphase import Chromosome, MetaphaseObject, MetaphaseResult, SetAside
-from amfl.metaphase_truth import FOUND_SHARE, failures, per_region, review_coverage
+from amfl.metaphase_truth import FOUND_SHARE, compare_with_expert, per_region
 
 SHAPE = (40, 60)
 
@@ -48,10 +48,11 @@ def test_errors_by_kind_and_which_of_them_carry_a_review_flag():
         (one, 1), (two_a | two_b, 1), (block(12, 2, 20, 10), 1), (block(12, 10, 20, 20), 1),
         (block(28, 44, 34, 52), 1), (block(30, 2, 36, 10), 1),
     ]
-    assert failures(result, groups) == {
+    compared = compare_with_expert(result, groups)
+    assert compared["failures"] == {
         "over_split": 1, "under_split": 1, "unlabelled_counted": 1, "set_aside_chromosomes": 1, "missed": 1,
     }
-    assert review_coverage(result, groups) == {
+    assert compared["review_coverage"] == {
         "objects_wrong": 3, "objects_wrong_flagged": 2, "objects_right": 1, "objects_right_flagged": 0,
     }
 
