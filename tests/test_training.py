@@ -98,13 +98,17 @@ def test_generator_alone_trains_with_a_weighted_loss(tmp_path, training_h5):
     assert set(log["loss"]) == {"segmentation", "generator"}
 
 
-def test_a_run_on_random_crops_records_the_size_and_a_size_the_model_cannot_take_is_refused(tmp_path, training_h5):
+def test_a_run_on_random_crops_records_the_size_and_a_size_the_model_cannot_take_is_refused(tmp_path, training_h5, capsys):
     config = tiny_config(tmp_path, training_h5, "--epochs", "1", "--no-gan", "--crop_size", "64")
     train(config)
     assert json.loads((tmp_path / "training_config.json").read_text())["crop_size"] == 64
     assert "dice" in json.loads((tmp_path / "log.jsonl").read_text())["validation"]
-    with pytest.raises(ValueError, match="crop_size 72 is not a multiple of 16"):
-        train(tiny_config(tmp_path / "bad", training_h5, "--crop_size", "72"))
+    # Refused when the options are read, before any data is loaded or anything is written.
+    with pytest.raises(SystemExit) as exit_info:
+        tiny_config(tmp_path / "bad", training_h5, "--crop_size", "72")
+    assert exit_info.value.code == 2
+    assert "crop_size 72 is not a multiple of 16" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_resume_continues_at_the_next_epoch_with_the_same_state(tmp_path, training_h5):

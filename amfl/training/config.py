@@ -90,6 +90,9 @@ class TrainConfig:
         for name in ("base_width", "max_samples", "pommier_train_count", "crop_size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 when given; got {getattr(self, name)}")
+        spec = MODELS.get(self.model.lower())
+        if self.crop_size is not None and spec is not None and self.crop_size % spec.model_class.input_divisor:
+            raise ValueError(f"crop_size {self.crop_size} is not a multiple of {spec.model_class.input_divisor}, which {self.model} needs")
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id (the model repository to create or update)")
         if not all(0 <= beta < 1 for beta in self.adam_betas):

@@ -75,8 +75,6 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     _check_data(data, source)
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
-    if config.crop_size is not None and config.crop_size % generator.input_divisor:
-        raise ValueError(f"crop_size {config.crop_size} is not a multiple of {generator.input_divisor}, which {config.model} needs")
     if config.init_from is not None:
         _initialise_from(generator, config.init_from)
     if accelerator.is_main_process:
