@@ -273,3 +273,18 @@ def test_the_command_line_takes_the_new_augmentations_and_refuses_unknown_ones(c
         parse_config(["--augment", "sharpen"])
     assert exit_info.value.code == 2
     assert "sharpen" in capsys.readouterr().err
+
+
+def test_samples_marked_geometric_only_skip_the_photometric_augmentations():
+    plain = split_of(count=2, peak=0.5)
+    split = SplitTensors(plain.images, plain.labels, torch.tensor([True, False]))
+    dataset = AugmentedSplit(split, ["noise", "flips"], Preprocessor())
+    noisy = 0
+    for seed in range(20):
+        torch.manual_seed(seed)
+        image, labels = dataset[0]
+        # Flipped or not, the marked sample is its labels' image, normalised: no noise was added.
+        assert torch.allclose(image, encoded(labels))
+        image, _ = dataset[1]
+        noisy += len(torch.unique(image)) > len(torch.unique(split.images[1]))
+    assert noisy > 0, "the unmarked sample never got noise"

@@ -74,6 +74,25 @@ def test_uses_adir_only_when_asked():
     assert not uses_adir(TrainConfig(pommier_train_count=5))
 
 
+def test_clean_pommier_marks_only_the_pommier_pairs(adir):
+    data = pommier_like()
+    config = TrainConfig(synthetic_count=SYNTHETIC, real_repeats=REPEATS, pommier_train_count=POMMIER, clean_pommier=True)
+    marks = add_adir_sources(data, config, progress=False).train.geometric_only
+    assert marks is not None and marks.dtype == torch.bool
+    assert marks[:POMMIER].all() and not marks[POMMIER:].any() and len(marks) > POMMIER
+
+
+def test_without_clean_pommier_no_sample_is_marked(mixed):
+    _, result, _ = mixed
+    assert result.train.geometric_only is not None and not result.train.geometric_only.any()
+
+
+def test_clean_pommier_needs_an_adir_source():
+    with pytest.raises(ValueError, match="clean_pommier"):
+        TrainConfig(clean_pommier=True)
+    assert TrainConfig(clean_pommier=True, real_repeats=1).clean_pommier
+
+
 @pytest.mark.parametrize("settings", [{"synthetic_count": -1}, {"real_repeats": -2}, {"pommier_train_count": 0}])
 def test_bad_mixture_counts_are_refused(settings):
     with pytest.raises(ValueError, match=next(iter(settings))):

@@ -66,6 +66,7 @@ class TrainConfig:
     max_samples: int | None = _option(None, "use at most this many samples of each split (smoke runs)")
     # ADIR sources beside the Pommier pairs (amfl.training.mixture).
     pommier_train_count: int | None = _option(None, "train on the first N Pommier training pairs only (default all)")
+    clean_pommier: bool = _option(False, "give the Pommier training pairs only the geometric augmentations (scale, flips, rot90), the ADIR sources all of --augment")
     synthetic_count: int = _option(0, "add N synthetic pairs with unlabelled neighbours made from the ADIR training cases")
     real_repeats: int = _option(0, "add the real ADIR training-split pairs (128 x 128 windows), each N times; with this or --synthetic_count, the epoch kept is the best on Pommier and real validation pairs together")
     adir_dir: Path | None = _option(None, "ADIR M-FISH folder (default $AMFL_ADIR, else ../shared/data/adir-mfish)")
@@ -93,6 +94,8 @@ class TrainConfig:
         spec = MODELS.get(self.model.lower())
         if self.crop_size is not None and spec is not None and self.crop_size % spec.model_class.input_divisor:
             raise ValueError(f"crop_size {self.crop_size} is not a multiple of {spec.model_class.input_divisor}, which {self.model} needs")
+        if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
+            raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id (the model repository to create or update)")
         if not all(0 <= beta < 1 for beta in self.adam_betas):
