@@ -22,7 +22,7 @@ from amfl.models import create_model
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 from amfl.scoring import evaluate
 from amfl.training import NonFiniteLossError, TrainConfig, parse_config, train
-from amfl.training.data import SplitTensors, TrainingData, from_splits
+from amfl.training.data import SplitTensors, TrainingData, evaluation_set, from_splits
 from amfl.training.state import TrainerState, complete_checkpoints
 from amfl.training.step import LossTracker
 
@@ -68,6 +68,13 @@ def test_trainer_state_counts_epochs_without_improvement():
     assert state.record(1, 50.0) and state.best_epoch == 1
     assert not state.record(2, 49.0) and state.epochs_without_improvement == 1
     assert state.record(3, 60.0) and (state.best_epoch, state.epochs_without_improvement) == (3, 0)
+
+
+def test_trainer_state_with_a_main_floor_never_keeps_an_epoch_below_it():
+    state = TrainerState(main_floor=80.0)
+    assert state.record(0, 50.0, main_dice=80.0) and state.best_epoch == 0
+    assert not state.record(1, 70.0, main_dice=79.9) and state.epochs_without_improvement == 1
+    assert state.record(2, 60.0, main_dice=81.0) and state.best_epoch == 2
 
 
 def test_tiny_run_leaves_a_loadable_model_and_the_eight_metrics(tmp_path, training_h5):
@@ -216,6 +223,6 @@ def test_two_processes_agree_and_match_a_single_process_evaluation(tmp_path, tra
     config = tiny_config(tmp_path, training_h5)
     accelerator = Accelerator(cpu=True)
     model = amfl.hub.from_pretrained(tmp_path / "model")
-    loader = DataLoader(torch.utils.data.TensorDataset(*vars(tiny_data(config).test).values()), batch_size=5)
+    loader = DataLoader(evaluation_set(tiny_data(config).test), batch_size=5)
     alone = evaluate(accelerator, model, loader, "test", progress=False).summary()
     assert alone == pytest.approx(metrics["metrics"], rel=1e-9)

@@ -4,6 +4,7 @@ validation set, no real test pair anywhere, and selection on the mean of both Di
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -231,3 +232,55 @@ def test_the_epoch_kept_is_the_best_mean_not_the_best_of_one_set(tmp_path, monke
     for epoch, same in ((2, True), (3, False)):
         saved = load_file(checkpoint_dir(tmp_path, epoch) / "model.safetensors")
         assert all(torch.equal(kept[key], saved[key]) for key in saved) is same, f"kept model vs epoch {epoch}"
+
+
+#: Scripted validation Dice of a fine-tune, epochs 0 (the starting model) to 2: epoch 1 has the
+#: best mean but a Pommier Dice below the start's; epoch 2 holds it.
+FINE_TUNE_DICE = {"validation": [60.0, 55.0, 61.0], REAL_VALIDATION: [30.0, 70.0, 50.0]}
+
+
+@pytest.mark.parametrize(("hold", "kept"), [(False, 1), (True, 2)])
+def test_a_fine_tune_scores_its_start_as_epoch_0_and_hold_pommier_keeps_its_pommier_dice(tmp_path, monkeypatch, hold, kept):
+    data = with_real_validation()
+    start = train(tiny_config(tmp_path / "start", 1), data=data, command="python train_accelerate.py --tiny").model_dir
+    real_evaluate = loop.evaluate
+
+    def scripted(accelerator, generator, loader, description, progress):
+        scores = real_evaluate(accelerator, generator, loader, description, progress)
+        if not description.startswith("validation "):
+            return scores
+        _, name, epoch = description.split()
+        return SimpleNamespace(means={**scores.means, "dice": FINE_TUNE_DICE[name][int(epoch)]})
+
+    monkeypatch.setattr(loop, "evaluate", scripted)
+    config = dataclasses.replace(tiny_config(tmp_path / "tune", 2), init_from=str(start), hold_pommier=hold)
+    result = train(config, data=data, command="python train_accelerate.py --tiny")
+    log = [json.loads(line) for line in (tmp_path / "tune" / "log.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in log] == [0, 1, 2]
+    assert log[0]["loss"] == {} and log[0]["selection_dice"] == pytest.approx(45.0)
+    assert result.state.best_epoch == kept and [record["best_epoch"] for record in log][-1] == kept
+    assert result.state.main_floor == (pytest.approx(60.0) if hold else None)
+
+
+def test_a_fine_tune_that_no_epoch_improves_keeps_the_starting_weights(tmp_path, monkeypatch):
+    data = with_real_validation()
+    start = train(tiny_config(tmp_path / "start", 1), data=data, command="python train_accelerate.py --tiny").model_dir
+    real_evaluate = loop.evaluate
+
+    def start_is_best(accelerator, generator, loader, description, progress):
+        scores = real_evaluate(accelerator, generator, loader, description, progress)
+        if description.startswith("validation "):
+            return SimpleNamespace(means={**scores.means, "dice": 90.0 if description.endswith(" 0") else 10.0})
+        return scores
+
+    monkeypatch.setattr(loop, "evaluate", start_is_best)
+    config = dataclasses.replace(tiny_config(tmp_path / "tune", 2), init_from=str(start), lr_generator=1e-2)
+    result = train(config, data=data, command="python train_accelerate.py --tiny")
+    assert result.state.best_epoch == 0
+    started, kept = amfl.hub.from_pretrained(start).state_dict(), amfl.hub.from_pretrained(result.model_dir).state_dict()
+    assert all(torch.equal(started[key], kept[key]) for key in started)
+
+
+def test_hold_pommier_needs_init_from():
+    with pytest.raises(ValueError, match="hold_pommier"):
+        TrainConfig(hold_pommier=True)

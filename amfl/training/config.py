@@ -48,6 +48,7 @@ class TrainConfig:
     lr_generator: float = _option(2e-4, "Adam learning rate of the generator")
     lr_discriminator: float = _option(2e-4, "Adam learning rate of the discriminator")
     adam_betas: tuple[float, float] = _option((0.5, 0.999), "Adam betas of both optimisers", nargs=2)
+    hold_pommier: bool = _option(False, "with --init_from: never keep an epoch whose main (Pommier) validation Dice is below the starting model's, which is scored first as epoch 0")
     patience: int = _option(15, "stop after this many epochs without a better validation Dice")
     seed: int = _option(123, "seed of the split, the initialisation and the shuffling")
     cpu: bool = _option(False, "run on the CPU even when a GPU is present (with torchrun: one CPU process per rank)")
@@ -94,6 +95,8 @@ class TrainConfig:
         spec = MODELS.get(self.model.lower())
         if self.crop_size is not None and spec is not None and self.crop_size % spec.model_class.input_divisor:
             raise ValueError(f"crop_size {self.crop_size} is not a multiple of {spec.model_class.input_divisor}, which {self.model} needs")
+        if self.hold_pommier and self.init_from is None:
+            raise ValueError("--hold_pommier keeps the starting model's Pommier validation Dice; it needs --init_from")
         if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
             raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
         if self.push_to_hub and not self.hub_model_id:

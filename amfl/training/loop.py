@@ -119,19 +119,16 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         accelerator.print(f"resuming after epoch {run_state.epochs_done} from {checkpoint}")
     accelerator.init_trackers(TRACKER_PROJECT, config=_tracker_config(config))
 
-    for epoch in range(run_state.epochs_done + 1, config.epochs + 1):
-        if run_state.epochs_without_improvement >= config.patience:
-            break
-        started = time.perf_counter()
-        train_loader.set_epoch(epoch)
-        losses = _train_epoch(accelerator, step, train_loader, epoch, config)
-        broadcast_buffers(accelerator, generator)
+    def score_and_keep(epoch: int, started: float, losses: dict[str, float]) -> None:
+        """Validate the generator after ``epoch``, keep it when best, log and print it."""
         validation = {
             name: evaluate(accelerator, generator, loader, f"validation {name} {epoch}", progress).means
             for name, loader in validation_loaders.items()
         }
         selection_dice = sum(means["dice"] for means in validation.values()) / len(validation)
-        improved = run_state.record(epoch, selection_dice)
+        if epoch == 0 and config.hold_pommier:
+            run_state.main_floor = validation[MAIN_VALIDATION]["dice"]
+        improved = run_state.record(epoch, selection_dice, validation[MAIN_VALIDATION]["dice"])
         if improved and accelerator.is_main_process:
             publish.save_model(accelerator.unwrap_model(generator), config, data.preprocessor, None, "")
         record = {
@@ -140,13 +137,26 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
             "selection_dice": selection_dice, "best_epoch": run_state.best_epoch,
         }
         _log(accelerator, config, record)
-        _save_checkpoint(accelerator, config, run_state)
         parts = "" if len(validation) == 1 else " (" + ", ".join(
             f"{name} {means['dice']:.4f}" for name, means in validation.items()) + ")"
         accelerator.print(
-            f"epoch {epoch}: validation Dice {selection_dice:.4f}{parts} "
+            f"epoch {epoch}{' (the starting model)' if epoch == 0 else ''}: validation Dice {selection_dice:.4f}{parts} "
             f"(best {run_state.best_dice:.4f} at epoch {run_state.best_epoch})"
         )
+
+    if config.init_from is not None and checkpoint is None:
+        # The starting model is scored first and counts as epoch 0: a fine-tune that no
+        # epoch improves keeps its start, and --hold_pommier takes its floor from it.
+        score_and_keep(0, time.perf_counter(), {})
+    for epoch in range(run_state.epochs_done + 1, config.epochs + 1):
+        if run_state.epochs_without_improvement >= config.patience:
+            break
+        started = time.perf_counter()
+        train_loader.set_epoch(epoch)
+        losses = _train_epoch(accelerator, step, train_loader, epoch, config)
+        broadcast_buffers(accelerator, generator)
+        score_and_keep(epoch, started, losses)
+        _save_checkpoint(accelerator, config, run_state)
     accelerator.wait_for_everyone()
     return _finish(accelerator, config, data, generator, test_loader, run_state, command or _command_line(accelerator))
 

@@ -23,17 +23,23 @@ _CHECKPOINT_NAME = re.compile(r"epoch_(\d+)$")
 
 @dataclass
 class TrainerState:
-    """``epochs_done`` counts finished epochs; ``best_dice`` is the best validation Dice."""
+    """``epochs_done`` counts finished epochs; ``best_dice`` is the best validation Dice.
+    ``main_floor``: when set (``--hold_pommier``), an epoch whose main validation Dice is
+    below it is never the best, whatever its selection Dice."""
 
     epochs_done: int = 0
     best_dice: float = -1.0
     best_epoch: int = 0
     epochs_without_improvement: int = 0
+    main_floor: float | None = None
 
-    def record(self, epoch: int, validation_dice: float) -> bool:
-        """Count epoch ``epoch`` (1-based) and return whether its Dice is a new best."""
+    def record(self, epoch: int, validation_dice: float, main_dice: float | None = None) -> bool:
+        """Count epoch ``epoch`` (0 for the starting model of a fine-tune) and return whether
+        its selection Dice ``validation_dice`` is a new best; ``main_dice`` is its main
+        validation set's Dice, checked against ``main_floor``."""
         self.epochs_done = epoch
-        improved = validation_dice > self.best_dice
+        held = self.main_floor is None or (main_dice is not None and main_dice >= self.main_floor)
+        improved = held and validation_dice > self.best_dice
         if improved:
             self.best_dice, self.best_epoch, self.epochs_without_improvement = validation_dice, epoch, 0
         else:
