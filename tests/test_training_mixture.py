@@ -284,3 +284,23 @@ def test_a_fine_tune_that_no_epoch_improves_keeps_the_starting_weights(tmp_path,
 def test_hold_pommier_needs_init_from():
     with pytest.raises(ValueError, match="hold_pommier"):
         TrainConfig(hold_pommier=True)
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_batchnorm_keeps_the_starting_running_statistics(tmp_path, freeze):
+    data = with_real_validation()
+    start = train(tiny_config(tmp_path / "start", 1), data=data, command="python train_accelerate.py --tiny").model_dir
+    config = dataclasses.replace(tiny_config(tmp_path / "tune", 1), init_from=str(start), freeze_batchnorm=freeze, lr_generator=1e-2)
+    train(config, data=data, command="python train_accelerate.py --tiny")
+    before = amfl.hub.from_pretrained(start).state_dict()
+    after = load_file(checkpoint_dir(tmp_path / "tune", 1) / "model.safetensors")
+    statistics = [key for key in before if key.endswith(("running_mean", "running_var"))]
+    affine = [key for key in before if key.endswith(".weight")]
+    assert statistics and affine
+    assert all(torch.equal(before[key], after[key]) for key in statistics) is freeze
+    assert not all(torch.equal(before[key], after[key]) for key in affine), "the weights did not train"
+
+
+def test_freeze_batchnorm_needs_init_from():
+    with pytest.raises(ValueError, match="freeze_batchnorm"):
+        TrainConfig(freeze_batchnorm=True)

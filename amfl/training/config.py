@@ -49,6 +49,7 @@ class TrainConfig:
     lr_discriminator: float = _option(2e-4, "Adam learning rate of the discriminator")
     adam_betas: tuple[float, float] = _option((0.5, 0.999), "Adam betas of both optimisers", nargs=2)
     hold_pommier: bool = _option(False, "with --init_from: never keep an epoch whose main (Pommier) validation Dice is below the starting model's, which is scored first as epoch 0")
+    freeze_batchnorm: bool = _option(False, "with --init_from: the generator's batch norm keeps the starting model's running statistics (a mixture of other images would otherwise move them, and the start's accuracy with them)")
     patience: int = _option(15, "stop after this many epochs without a better validation Dice")
     seed: int = _option(123, "seed of the split, the initialisation and the shuffling")
     cpu: bool = _option(False, "run on the CPU even when a GPU is present (with torchrun: one CPU process per rank)")
@@ -97,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"crop_size {self.crop_size} is not a multiple of {spec.model_class.input_divisor}, which {self.model} needs")
         if self.hold_pommier and self.init_from is None:
             raise ValueError("--hold_pommier keeps the starting model's Pommier validation Dice; it needs --init_from")
+        if self.freeze_batchnorm and self.init_from is None:
+            raise ValueError("--freeze_batchnorm keeps the starting model's batch-norm statistics; it needs --init_from")
         if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
             raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
         if self.push_to_hub and not self.hub_model_id:

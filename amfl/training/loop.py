@@ -166,11 +166,17 @@ def _train_epoch(
 ) -> dict[str, float]:
     """Run one epoch; returns each loss averaged over the epoch's steps and processes.
 
+    With ``--freeze_batchnorm`` the generator's batch-norm layers normalise by the starting
+    model's running statistics and do not update them (their scale and shift still learn).
     The losses stay on the device; the tracker checks them (and the progress bar shows them)
     every ``LOSS_CHECK_INTERVAL`` steps and at the end, so a NaN stops the run before the
     epoch's model is evaluated or saved.
     """
     step.generator.train()
+    if config.freeze_batchnorm:
+        for module in step.generator.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     if step.discriminator is not None:
         step.discriminator.train()
     tracker = LossTracker(accelerator, f"epoch {epoch}")
