@@ -275,16 +275,17 @@ def test_the_command_line_takes_the_new_augmentations_and_refuses_unknown_ones(c
     assert "sharpen" in capsys.readouterr().err
 
 
-def test_samples_marked_geometric_only_skip_the_photometric_augmentations():
+def test_samples_marked_unaugmented_get_no_augmentation():
     plain = split_of(count=2, peak=0.5)
     split = SplitTensors(plain.images, plain.labels, torch.tensor([True, False]))
     dataset = AugmentedSplit(split, ["noise", "flips"], Preprocessor())
-    noisy = 0
+    noisy = flipped = 0
     for seed in range(20):
         torch.manual_seed(seed)
         image, labels = dataset[0]
-        # Flipped or not, the marked sample is its labels' image, normalised: no noise was added.
-        assert torch.allclose(image, encoded(labels))
-        image, _ = dataset[1]
+        # The marked sample is itself, normalised (noise is listed): not flipped, no noise added.
+        assert torch.equal(labels, split.labels[0]) and torch.allclose(image, encoded(labels))
+        image, labels = dataset[1]
         noisy += len(torch.unique(image)) > len(torch.unique(split.images[1]))
-    assert noisy > 0, "the unmarked sample never got noise"
+        flipped += not torch.equal(labels, split.labels[1])
+    assert noisy > 0 and flipped > 0, "the unmarked sample was never augmented"

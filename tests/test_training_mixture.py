@@ -78,14 +78,14 @@ def test_uses_adir_only_when_asked():
 def test_clean_pommier_marks_only_the_pommier_pairs(adir):
     data = pommier_like()
     config = TrainConfig(synthetic_count=SYNTHETIC, real_repeats=REPEATS, pommier_train_count=POMMIER, clean_pommier=True)
-    marks = add_adir_sources(data, config, progress=False).train.geometric_only
+    marks = add_adir_sources(data, config, progress=False).train.unaugmented
     assert marks is not None and marks.dtype == torch.bool
     assert marks[:POMMIER].all() and not marks[POMMIER:].any() and len(marks) > POMMIER
 
 
 def test_without_clean_pommier_no_sample_is_marked(mixed):
     _, result, _ = mixed
-    assert result.train.geometric_only is not None and not result.train.geometric_only.any()
+    assert result.train.unaugmented is not None and not result.train.unaugmented.any()
 
 
 def test_clean_pommier_needs_an_adir_source():

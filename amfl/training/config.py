@@ -68,7 +68,7 @@ class TrainConfig:
     max_samples: int | None = _option(None, "use at most this many samples of each split (smoke runs)")
     # ADIR sources beside the Pommier pairs (amfl.training.mixture).
     pommier_train_count: int | None = _option(None, "train on the first N Pommier training pairs only (default all)")
-    clean_pommier: bool = _option(False, "give the Pommier training pairs only the geometric augmentations (scale, flips, rot90), the ADIR sources all of --augment")
+    clean_pommier: bool = _option(False, "leave the Pommier training pairs unaugmented (they look like the Pommier test already); the ADIR sources get all of --augment")
     synthetic_count: int = _option(0, "add N synthetic pairs with unlabelled neighbours made from the ADIR training cases")
     real_repeats: int = _option(0, "add the real ADIR training-split pairs (128 x 128 windows), each N times; with this or --synthetic_count, the epoch kept is the best on Pommier and real validation pairs together")
     adir_dir: Path | None = _option(None, "ADIR M-FISH folder (default $AMFL_ADIR, else ../shared/data/adir-mfish)")

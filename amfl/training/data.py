@@ -31,9 +31,9 @@ class SplitTensors:
 
     images: Tensor
     labels: Tensor
-    #: (N,) bool, or None for all False: samples that get only the geometric augmentations,
-    #: because their source is already clean (``--clean_pommier``).
-    geometric_only: Tensor | None = None
+    #: (N,) bool, or None for all False: samples that get no augmentation (a crop still
+    #: applies), because they already look like their test split (``--clean_pommier``).
+    unaugmented: Tensor | None = None
 
     @classmethod
     def from_pairs(cls, pairs: OverlapPairs, preprocessor: Preprocessor) -> SplitTensors:
@@ -115,8 +115,8 @@ class AugmentedSplit(Dataset):
 
     Geometric ones move image and labels together (the classes stay the same: which
     chromosome is "1" depends on size, not on orientation or position). Each photometric
-    one is applied with probability PHOTOMETRIC_PROBABILITY, except to the samples the split
-    marks ``geometric_only``; when any is chosen, every
+    one is applied with probability PHOTOMETRIC_PROBABILITY. Samples the split marks
+    ``unaugmented`` get none of them. When any photometric one is chosen, every
     image is normalised again by ``preprocessor``, as inference would normalise it. With
     ``crop_size``, a random window of that side is cut last, from the normalised sample.
     """
@@ -141,9 +141,9 @@ class AugmentedSplit(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         image, labels = self.split.images[index], self.split.labels[index]
-        clean = self.split.geometric_only is not None and bool(self.split.geometric_only[index])
+        clean = self.split.unaugmented is not None and bool(self.split.unaugmented[index])
         for name, augmentation in self.steps:
-            if name in PHOTOMETRIC and (clean or torch.rand(()) >= PHOTOMETRIC_PROBABILITY):
+            if clean or (name in PHOTOMETRIC and torch.rand(()) >= PHOTOMETRIC_PROBABILITY):
                 continue
             image, labels = augmentation(image, labels)
         if self.renormalise:

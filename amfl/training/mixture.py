@@ -9,9 +9,9 @@ recorded case split only (:func:`amfl.data.adir.case_split`):
   metaphases (:mod:`amfl.data.real_windows`), repeated so that 133 pairs weigh enough
   beside thousands of others (augmentation makes each repeat different).
 
-With ``--clean_pommier`` the Pommier pairs get only the geometric augmentations: their
-images are already background-free top-hats, and the photometric ones (gain, blur, noise,
-background) are there to make the pairs look like raw DAPI planes.
+With ``--clean_pommier`` the Pommier pairs are not augmented: they already look like the
+Pommier test pairs, and the augmentations (even scale, flips and turns: measured in
+``results/real-image/README.md``) are there to make the ADIR pairs varied.
 
 With either source, the real validation-split pairs (as windows) become a second
 validation set, and the epoch kept is the one with the best mean of the two sets' Dice, so
@@ -52,8 +52,8 @@ def load_run_data(config: TrainConfig, progress: bool = True) -> TrainingData:
 
 
 def concatenate(parts: list[SplitTensors]) -> SplitTensors:
-    """One split of ``parts`` in order, each sample keeping its ``geometric_only`` mark."""
-    marks = [part.geometric_only if part.geometric_only is not None else torch.zeros(len(part), dtype=torch.bool) for part in parts]
+    """One split of ``parts`` in order, each sample keeping its ``unaugmented`` mark."""
+    marks = [part.unaugmented if part.unaugmented is not None else torch.zeros(len(part), dtype=torch.bool) for part in parts]
     return SplitTensors(torch.cat([part.images for part in parts]), torch.cat([part.labels for part in parts]), torch.cat(marks))
 
 
@@ -68,7 +68,7 @@ def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = T
     if config.pommier_train_count is not None:
         pommier = SplitTensors(pommier.images[: config.pommier_train_count], pommier.labels[: config.pommier_train_count])
     if config.clean_pommier:
-        pommier = dataclasses.replace(pommier, geometric_only=torch.ones(len(pommier), dtype=torch.bool))
+        pommier = dataclasses.replace(pommier, unaugmented=torch.ones(len(pommier), dtype=torch.bool))
     parts, composition = [pommier], {"pommier": len(pommier)}
     if config.synthetic_count:
         synthetic = synthesise(config.synthetic_count, ingredients_from(metaphases), seed=config.seed, neighbours=REAL_NEIGHBOURS)
