@@ -204,6 +204,20 @@ def test_a_run_logs_both_validation_sets_and_selects_on_their_mean(tmp_path):
     assert metrics["training_composition"] == {"pommier": len(data.train)}
 
 
+def script_validation(monkeypatch, dice_of) -> None:
+    """Make the loop's validation Dice ``dice_of(set name, epoch)``; test scores stay real."""
+    real_evaluate = loop.evaluate
+
+    def scripted(accelerator, generator, loader, description, progress):
+        scores = real_evaluate(accelerator, generator, loader, description, progress)
+        if not description.startswith("validation "):
+            return scores
+        _, name, epoch = description.split()
+        return SimpleNamespace(means={**scores.means, "dice": dice_of(name, int(epoch))})
+
+    monkeypatch.setattr(loop, "evaluate", scripted)
+
+
 #: Validation Dice per set and epoch for the run below: the best mean (epoch 2) is neither
 #: the best of the Pommier validation (epoch 1) nor of the real one (epoch 3).
 SCRIPTED_DICE = {"validation": [60.0, 55.0, 30.0], REAL_VALIDATION: [30.0, 70.0, 75.0]}
@@ -212,16 +226,7 @@ SCRIPTED_DICE = {"validation": [60.0, 55.0, 30.0], REAL_VALIDATION: [30.0, 70.0,
 def test_the_epoch_kept_is_the_best_mean_not_the_best_of_one_set(tmp_path, monkeypatch):
     """With the validation Dice scripted, the run keeps epoch 2 (means 45, 62.5, 52.5): its
     log, metrics and the saved model's weights are epoch 2's."""
-    real_evaluate = loop.evaluate
-
-    def scripted(accelerator, generator, loader, description, progress):
-        scores = real_evaluate(accelerator, generator, loader, description, progress)
-        if not description.startswith("validation "):
-            return scores
-        _, name, epoch = description.split()
-        return SimpleNamespace(means={**scores.means, "dice": SCRIPTED_DICE[name][int(epoch) - 1]})
-
-    monkeypatch.setattr(loop, "evaluate", scripted)
+    script_validation(monkeypatch, lambda name, epoch: SCRIPTED_DICE[name][epoch - 1])
     result = train(tiny_config(tmp_path, 3), data=with_real_validation(), command="python train_accelerate.py --tiny")
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [record["selection_dice"] for record in log] == [45.0, 62.5, 52.5]
@@ -243,16 +248,7 @@ FINE_TUNE_DICE = {"validation": [60.0, 55.0, 61.0], REAL_VALIDATION: [30.0, 70.0
 def test_a_fine_tune_scores_its_start_as_epoch_0_and_hold_pommier_keeps_its_pommier_dice(tmp_path, monkeypatch, hold, kept):
     data = with_real_validation()
     start = train(tiny_config(tmp_path / "start", 1), data=data, command="python train_accelerate.py --tiny").model_dir
-    real_evaluate = loop.evaluate
-
-    def scripted(accelerator, generator, loader, description, progress):
-        scores = real_evaluate(accelerator, generator, loader, description, progress)
-        if not description.startswith("validation "):
-            return scores
-        _, name, epoch = description.split()
-        return SimpleNamespace(means={**scores.means, "dice": FINE_TUNE_DICE[name][int(epoch)]})
-
-    monkeypatch.setattr(loop, "evaluate", scripted)
+    script_validation(monkeypatch, lambda name, epoch: FINE_TUNE_DICE[name][epoch])
     config = dataclasses.replace(tiny_config(tmp_path / "tune", 2), init_from=str(start), hold_pommier=hold)
     result = train(config, data=data, command="python train_accelerate.py --tiny")
     log = [json.loads(line) for line in (tmp_path / "tune" / "log.jsonl").read_text().splitlines()]
@@ -265,15 +261,7 @@ def test_a_fine_tune_scores_its_start_as_epoch_0_and_hold_pommier_keeps_its_pomm
 def test_a_fine_tune_that_no_epoch_improves_keeps_the_starting_weights(tmp_path, monkeypatch):
     data = with_real_validation()
     start = train(tiny_config(tmp_path / "start", 1), data=data, command="python train_accelerate.py --tiny").model_dir
-    real_evaluate = loop.evaluate
-
-    def start_is_best(accelerator, generator, loader, description, progress):
-        scores = real_evaluate(accelerator, generator, loader, description, progress)
-        if description.startswith("validation "):
-            return SimpleNamespace(means={**scores.means, "dice": 90.0 if description.endswith(" 0") else 10.0})
-        return scores
-
-    monkeypatch.setattr(loop, "evaluate", start_is_best)
+    script_validation(monkeypatch, lambda name, epoch: 90.0 if epoch == 0 else 10.0)
     config = dataclasses.replace(tiny_config(tmp_path / "tune", 2), init_from=str(start), lr_generator=1e-2)
     result = train(config, data=data, command="python train_accelerate.py --tiny")
     assert result.state.best_epoch == 0
