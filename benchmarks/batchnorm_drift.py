@@ -6,7 +6,7 @@ batches of the mixture, with no weight changed, and scores it again. A large dro
 that a fine-tune on the mixture should keep the start's statistics (``--freeze_batchnorm``).
 
     python benchmarks/batchnorm_drift.py --batches 100 -- --model amfl-small --init_from space/model \\
-        --augment scale flips rot90 gain_gamma blur background noise --clean_pommier \\
+        --batch_size 16 --augment scale flips rot90 gain_gamma blur background noise --clean_pommier \\
         --pommier_train_count 2000 --synthetic_count 1000 --real_repeats 8
 
 Everything after ``--`` is ``train_accelerate.py``'s options (the mixture, the augmentations
@@ -46,6 +46,8 @@ def main() -> None:
     config = parse_config(options)
     if config.init_from is None:
         parser.error("pass the model to measure as --init_from after --")
+    if args.batches < 1:
+        parser.error(f"--batches must be at least 1; got {args.batches}")
     data = load_run_data(config, progress=not config.quiet)
     accelerator = Accelerator(cpu=True)
     model = amfl.hub.from_pretrained(config.init_from).eval()

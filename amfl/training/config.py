@@ -96,10 +96,9 @@ class TrainConfig:
         spec = MODELS.get(self.model.lower())
         if self.crop_size is not None and spec is not None and self.crop_size % spec.model_class.input_divisor:
             raise ValueError(f"crop_size {self.crop_size} is not a multiple of {spec.model_class.input_divisor}, which {self.model} needs")
-        if self.hold_pommier and self.init_from is None:
-            raise ValueError("--hold_pommier keeps the starting model's Pommier validation Dice; it needs --init_from")
-        if self.freeze_batchnorm and self.init_from is None:
-            raise ValueError("--freeze_batchnorm keeps the starting model's batch-norm statistics; it needs --init_from")
+        for name in ("hold_pommier", "freeze_batchnorm"):
+            if getattr(self, name) and self.init_from is None:
+                raise ValueError(f"--{name} keeps something of the starting model; it needs --init_from (the model to fine-tune)")
         if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
             raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
         if self.push_to_hub and not self.hub_model_id:
