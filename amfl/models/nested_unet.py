@@ -13,7 +13,7 @@ from amfl.models.blocks import ConvBlock
 LEVELS = 5
 
 
-def _node_name(level: int, column: int) -> str:
+def node_name(level: int, column: int) -> str:
     """Module name of node X^{i,j} of eq. 1 (i = level, j = column)."""
     return f"x{level}_{column}"
 
@@ -57,27 +57,27 @@ class NestedUNet(SegmentationModel):
         self.in_channels = in_channels
         self.num_classes = num_classes
         widths = [base_width * 2**level for level in range(LEVELS)]
-        nodes = {_node_name(0, 0): ConvBlock(in_channels, widths[0])}
+        nodes = {node_name(0, 0): ConvBlock(in_channels, widths[0])}
         for level in range(1, LEVELS):
-            nodes[_node_name(level, 0)] = ConvBlock(widths[level - 1], widths[level])
+            nodes[node_name(level, 0)] = ConvBlock(widths[level - 1], widths[level])
         for column in range(1, LEVELS):
             for level in range(LEVELS - column):
                 inputs = widths[level] * column + widths[level + 1]
-                nodes[_node_name(level, column)] = ConvBlock(inputs, widths[level])
+                nodes[node_name(level, column)] = ConvBlock(inputs, widths[level])
         self.nodes = nn.ModuleDict(nodes)
         self.pool = nn.MaxPool2d(kernel_size=2)
         self.upsample = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
         self.head = nn.Conv2d(widths[0], num_classes, kernel_size=1)
 
     def compute_logits(self, images: Tensor) -> Tensor:
-        outputs = {(0, 0): self.nodes[_node_name(0, 0)](images)}
+        outputs = {(0, 0): self.nodes[node_name(0, 0)](images)}
         for level in range(1, LEVELS):
             pooled = self.pool(outputs[level - 1, 0])
-            outputs[level, 0] = self.nodes[_node_name(level, 0)](pooled)
+            outputs[level, 0] = self.nodes[node_name(level, 0)](pooled)
         for column in range(1, LEVELS):
             for level in range(LEVELS - column):
                 same_level = [outputs[level, earlier] for earlier in range(column)]
                 from_below = self.upsample(outputs[level + 1, column - 1])
-                node = self.nodes[_node_name(level, column)]
+                node = self.nodes[node_name(level, column)]
                 outputs[level, column] = node(torch.cat([*same_level, from_below], dim=1))
         return self.head(outputs[0, LEVELS - 1])
