@@ -171,6 +171,30 @@ def test_init_from_a_model_of_another_size_is_a_clear_error(tmp_path, training_h
         train(config, tiny_data(config))
 
 
+def test_widen_starts_a_wider_generator_computing_what_the_narrow_one_did(tmp_path, training_h5):
+    narrow = create_model("amfl-small", base_width=2).eval()
+    narrow.save_pretrained(tmp_path / "narrow")
+    plain = tiny_config(tmp_path / "plain", training_h5, "--init_from", str(tmp_path / "narrow"))
+    with pytest.raises(ValueError, match=r"does not fit .* with --widen\)$"):
+        train(plain, tiny_data(plain))
+    # Learning rate 0 and frozen statistics: the kept model is the widened start itself.
+    config = tiny_config(tmp_path / "run", training_h5, "--epochs", "1", "--lr_generator", "0", "--freeze_batchnorm",
+                         "--widen", "--init_from", str(tmp_path / "narrow"))
+    result = train(config, tiny_data(config))
+    wide = amfl.hub.from_pretrained(result.model_dir).eval()
+    assert wide.base_width == 4
+    images = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(images), narrow(images), rtol=1e-4, atol=1e-4)
+
+
+def test_widen_needs_a_base_width_and_a_start(capsys):
+    for arguments in (["--widen", "--init_from", "somewhere"], ["--widen", "--base_width", "16"]):
+        with pytest.raises(SystemExit):
+            parse_config(arguments)
+    assert "--widen needs --base_width" in capsys.readouterr().err
+
+
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path, training_h5):
     config = tiny_config(tmp_path, training_h5, "--epochs", "1")
     data = tiny_data(config)

@@ -40,6 +40,7 @@ class TrainConfig:
     loss: str = _option("lovasz", "segmentation loss (Table V)", choices=tuple(SEGMENTATION_LOSSES))
     gan: bool = _option(True, "train with the PatchGAN discriminator (--no-gan: the generator alone)")
     init_from: str | None = _option(None, "start the generator from this model folder or Hub id (fine-tuning); it must match --model")
+    widen: bool = _option(False, "with --init_from and --base_width: widen the saved NestedUNet to --base_width so that it starts computing exactly what it computed (amfl.models.widening); the new channels then learn")
     discriminator_width: int = _option(64, "channels of the discriminator's first convolution")
     lambda_segmentation: float = _option(10.0, "weight of the segmentation loss beside the LSGAN term (eq. 7)")
     # How it is trained.
@@ -96,9 +97,11 @@ class TrainConfig:
         spec = MODELS.get(self.model.lower())
         if self.crop_size is not None and spec is not None and self.crop_size % spec.model_class.input_divisor:
             raise ValueError(f"crop_size {self.crop_size} is not a multiple of {spec.model_class.input_divisor}, which {self.model} needs")
-        for name in ("hold_pommier", "freeze_batchnorm"):
+        for name in ("hold_pommier", "freeze_batchnorm", "widen"):
             if getattr(self, name) and self.init_from is None:
                 raise ValueError(f"--{name} keeps something of the starting model; it needs --init_from (the model to fine-tune)")
+        if self.widen and self.base_width is None:
+            raise ValueError("--widen needs --base_width (the width to widen the starting model to)")
         if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
             raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
         if self.push_to_hub and not self.hub_model_id:

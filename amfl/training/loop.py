@@ -27,7 +27,8 @@ from amfl.data.export import export_dataset
 from amfl.data.protocol import OVERLAP_LABEL
 from amfl.losses import create_loss, inverse_frequency_weights
 from amfl.metrics import NUM_CLASSES, BatchScores
-from amfl.models import create_discriminator, create_model
+from amfl.models import NestedUNet, create_discriminator, create_model
+from amfl.models.widening import widen_nested_unet
 from amfl.scoring import evaluate
 from amfl.training import publish, state
 from amfl.training.config import TrainConfig
@@ -76,7 +77,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
     if config.init_from is not None:
-        _initialise_from(generator, config.init_from)
+        _initialise_from(generator, config.init_from, widen=config.widen, seed=config.seed)
     if accelerator.is_main_process:
         config.output_dir.mkdir(parents=True, exist_ok=True)
         config.save(config.output_dir)
@@ -248,18 +249,27 @@ def _log(accelerator: Accelerator, config: TrainConfig, record: dict) -> None:
             log.write(json.dumps(record) + "\n")
 
 
-def _initialise_from(generator: nn.Module, source: str) -> None:
-    """Copy a saved model's weights into ``generator``, or say why they do not fit."""
+def _initialise_from(generator: nn.Module, source: str, widen: bool = False, seed: int = 0) -> None:
+    """Copy a saved model's weights into ``generator`` (widened first with ``widen``), or say why they do not fit."""
     pretrained = amfl.hub.from_pretrained(source)
     if type(pretrained) is not type(generator):
         raise ValueError(
             f"--init_from {source} holds a {type(pretrained).__name__}, but --model builds a "
             f"{type(generator).__name__}; pass the --model (and --base_width) it was trained as"
         )
+    if widen:
+        if not isinstance(pretrained, NestedUNet) or pretrained.base_width > generator.base_width:
+            raise ValueError(
+                f"--widen needs a NestedUNet at most as wide as --base_width; --init_from {source} holds a "
+                f"{type(pretrained).__name__} of base width {getattr(pretrained, 'base_width', 'none')}"
+            )
+        pretrained = widen_nested_unet(pretrained, generator.base_width, seed=seed)
     weights = pretrained.state_dict()
     misfits = amfl.hub.weight_misfits(generator, weights)
     if misfits:
-        raise ValueError(f"--init_from {source} does not fit --model/--base_width: {'; '.join(misfits)}")
+        narrower = isinstance(pretrained, NestedUNet) and pretrained.base_width < getattr(generator, "base_width", 0)
+        hint = " (a narrower NestedUNet can start a wider one with --widen)" if narrower and not widen else ""
+        raise ValueError(f"--init_from {source} does not fit --model/--base_width: {'; '.join(misfits)}{hint}")
     generator.load_state_dict(weights)
 
 
