@@ -12,9 +12,12 @@ whatever Accelerate picks (a GPU if present).
         --batch_size 16 --steps 12 [--channels_last]           # the bundled model's CPU run
     python benchmarks/bench_training.py --presets amfl-small --discriminator_width 16 \
         --batch_size 16 --steps 12 --channels_last --no-gan --size 96   # generator alone, 96 x 96
+    python benchmarks/bench_training.py --presets amfl-small --base_width 16 --batch_size 16 \
+        --steps 12 --channels_last --no-gan                     # a wider small generator
 
 ``--no-gan`` times the generator-only step (the trainer's ``--no-gan``); ``--size`` the side of
-the square training crops.
+the square training crops; ``--base_width`` overrides the presets' base width (the trainer's
+``--base_width``).
 """
 
 import argparse
@@ -32,11 +35,11 @@ PRESETS = ("amfl-paper", "amfl-small")
 
 def images_per_second(
     accelerator: Accelerator, preset: str, batch_size: int, steps: int, warmup: int, channels_last: bool,
-    discriminator_width: int | None, size: int,
+    discriminator_width: int | None, size: int, base_width: int | None = None,
 ) -> float:
     """Training images per second; ``discriminator_width`` None times the generator alone."""
     torch.manual_seed(0)
-    networks = [create_model(preset)]
+    networks = [create_model(preset, **({} if base_width is None else {"base_width": base_width}))]
     if discriminator_width is not None:
         networks.append(create_discriminator(base_width=discriminator_width))
     if channels_last:
@@ -80,7 +83,10 @@ def main() -> None:
     parser.add_argument("--gan", action=argparse.BooleanOptionalAction, default=True,
                         help="time the adversarial step (--no-gan: the generator alone)")
     parser.add_argument("--size", type=int, default=128, help="side of the square training crops, pixels (multiple of 16)")
+    parser.add_argument("--base_width", type=int, default=None, help="override the presets' generator base width f(0)")
     args = parser.parse_args()
+    if args.base_width is not None and args.base_width < 1:
+        parser.error(f"--base_width must be at least 1; got {args.base_width}")
     if args.size < 16 or args.size % 16:
         parser.error(f"--size must be a multiple of 16 of at least 16; got {args.size}")
     accelerator = Accelerator(mixed_precision=args.mixed_precision)
@@ -95,11 +101,12 @@ def main() -> None:
     print(
         f"device: {device}; batch {batch_size}; {args.mixed_precision}; channels_last {args.channels_last}; "
         f"{f'discriminator width {args.discriminator_width}' if args.gan else 'no GAN'}; {args.size} x {args.size}"
+        f"{'' if args.base_width is None else f'; generator base width {args.base_width}'}"
     )
     for preset in args.presets:
         rate = images_per_second(
             accelerator, preset, batch_size, steps, args.warmup, args.channels_last,
-            args.discriminator_width if args.gan else None, args.size,
+            args.discriminator_width if args.gan else None, args.size, args.base_width,
         )
         updated = "G + D update" if args.gan else "G update"
         print(f"{preset}: {rate:.1f} images/s, {rate / batch_size:.2f} steps/s ({updated} + loss check)")
