@@ -183,6 +183,9 @@ def test_widen_starts_a_wider_generator_computing_what_the_narrow_one_did(tmp_pa
     result = train(config, tiny_data(config))
     wide = amfl.hub.from_pretrained(result.model_dir).eval()
     assert wide.base_width == 4
+    narrower = tiny_config(tmp_path / "narrower", training_h5, "--base_width", "1", "--widen", "--init_from", str(tmp_path / "narrow"))
+    with pytest.raises(ValueError, match="--widen cannot start from .* base width 2 to the smaller 1"):
+        train(narrower, tiny_data(narrower))
     images = torch.rand(2, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(wide(images), narrow(images), rtol=1e-4, atol=1e-4)

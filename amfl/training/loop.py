@@ -258,12 +258,10 @@ def _initialise_from(generator: nn.Module, source: str, widen: bool = False, see
             f"{type(generator).__name__}; pass the --model (and --base_width) it was trained as"
         )
     if widen:
-        if not isinstance(pretrained, NestedUNet) or pretrained.base_width > generator.base_width:
-            raise ValueError(
-                f"--widen needs a NestedUNet at most as wide as --base_width; --init_from {source} holds a "
-                f"{type(pretrained).__name__} of base width {getattr(pretrained, 'base_width', 'none')}"
-            )
-        pretrained = widen_nested_unet(pretrained, generator.base_width, seed=seed)
+        try:
+            pretrained = widen_nested_unet(pretrained, getattr(generator, "base_width", 0), seed=seed)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--widen cannot start from --init_from {source}: {error}") from error
     weights = pretrained.state_dict()
     misfits = amfl.hub.weight_misfits(generator, weights)
     if misfits:
