@@ -1,0 +1,157 @@
+"""``python -m amfl.interpolate``: models on the line from a starting model to its fine-tune.
+
+Each weight ``w`` gives a ``from_pretrained`` folder ``OUT/weight-<w>`` holding
+``(1 - w) * start + w * tuned`` (``amfl.models.interpolation``) with the start's
+preprocessing. With ``--validate_run`` every folder, and the start itself, is scored on the
+validation sets of that training run (its ``training_config.json``: the Pommier validation
+pairs and, for a mixture run, the real validation pairs), never on a test split, so the
+weight can be chosen before any test score is seen. The chosen weight is the one with the
+best mean validation Dice among those that keep the start's Pommier validation Dice, the
+rule of the trainer's ``--hold_pommier``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+
+import amfl.hub
+from amfl.markdown import markdown_table
+from amfl.models.interpolation import interpolated_model, read_weights
+from amfl.scoring import evaluate
+from amfl.training.config import CONFIG_FILE, TrainConfig
+from amfl.training.data import evaluation_set
+from amfl.training.loop import MAIN_VALIDATION
+from amfl.training.mixture import load_run_data
+
+#: Written into every interpolated folder: where its weights came from.
+SOURCE_FILE = "interpolation.json"
+#: The validation table of a sweep, as JSON and markdown, in OUT.
+RESULTS_STEM = "interpolation"
+
+
+@dataclass(frozen=True)
+class WeightScore:
+    """Validation Dice of one interpolated model, per validation set."""
+
+    weight: float
+    folder: str
+    dice: dict[str, float]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.dice.values()) / len(self.dice)
+
+
+def weight_folder(out: Path, weight: float) -> Path:
+    return Path(out) / f"weight-{weight:.2f}"
+
+
+def write_interpolations(start: Path, tuned: Path, weights: list[float], out: Path) -> list[Path]:
+    """Save one ``from_pretrained`` folder per weight; returns them in the order of ``weights``."""
+    start_model = amfl.hub.from_pretrained(start)
+    preprocessor = amfl.hub.load_preprocessor(start, start_model)
+    tuned_weights = read_weights(tuned)
+    folders = []
+    for weight in weights:
+        folder = weight_folder(out, weight)
+        interpolated_model(start_model, tuned_weights, weight).save_pretrained(folder)
+        preprocessor.save(folder)
+        source = {"start": str(start), "tuned": str(tuned), "weight": weight}
+        (folder / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
+        folders.append(folder)
+    return folders
+
+
+def validate(folders: list[Path], weights: list[float], run_dir: Path, progress: bool = True) -> list[WeightScore]:
+    """Validation Dice of each folder on the validation sets of the run in ``run_dir``.
+
+    Raises ValueError when a folder's preprocessing differs from the run's, whose
+    validation images would then not be the ones the model expects.
+    """
+    config_path = Path(run_dir) / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"--validate_run {run_dir} has no {CONFIG_FILE}: give the output_dir of a training run")
+    config = TrainConfig(**json.loads(config_path.read_text("utf-8")))
+    data = load_run_data(config, progress=progress)
+    accelerator = Accelerator(cpu=True)
+    sets = {MAIN_VALIDATION: data.validation, **data.extra_validation}
+    loaders = {
+        name: accelerator.prepare(DataLoader(evaluation_set(split), batch_size=config.eval_batch_size))
+        for name, split in sets.items()
+    }
+    scores = []
+    for folder, weight in zip(folders, weights, strict=True):
+        model = amfl.hub.from_pretrained(folder)
+        if amfl.hub.load_preprocessor(folder, model) != data.preprocessor:
+            raise ValueError(f"{folder} preprocesses images differently from the run in {run_dir}; its validation scores would not mean anything")
+        model = accelerator.prepare(model)
+        dice = {name: evaluate(accelerator, model, loader, f"weight {weight:.2f} {name}", progress).means["dice"] for name, loader in loaders.items()}
+        scores.append(WeightScore(weight, str(folder), dice))
+    return scores
+
+
+def choose(scores: list[WeightScore]) -> WeightScore:
+    """The best mean validation Dice among the weights whose Pommier validation Dice is at
+    least the start's (weight 0, which always qualifies)."""
+    floor = next(score for score in scores if score.weight == 0.0).dice[MAIN_VALIDATION]
+    return max((score for score in scores if score.dice[MAIN_VALIDATION] >= floor), key=lambda score: score.mean)
+
+
+def write_results(scores: list[WeightScore], chosen: WeightScore, out: Path, command: str) -> str:
+    """interpolation.json and interpolation.md in ``out``; returns the markdown table."""
+    names = list(scores[0].dice)
+    rows = [
+        [f"{score.weight:.2f}", *(f"{score.dice[name]:.2f}" for name in names), f"{score.mean:.2f}",
+         "chosen" if score is chosen else ""]
+        for score in scores
+    ]
+    table = markdown_table(["weight", *(f"{name} Dice" for name in names), "mean", ""], rows)
+    record = {"command": command, "chosen_weight": chosen.weight, "scores": [asdict(score) for score in scores]}
+    (out / f"{RESULTS_STEM}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (out / f"{RESULTS_STEM}.md").write_text(f"`{command}`\n\n{table}\n", encoding="utf-8")
+    return table
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Models between a starting model and its fine-tune (weight 0 = start, 1 = fine-tune).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("start", type=Path, help="the model folder the fine-tune started from (for a --widen run, the widened start: the run's epoch-0 model folder)")
+    parser.add_argument("tuned", type=Path, help="the fine-tune: a model folder, a training checkpoint folder or a .safetensors file")
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 0.75], help="fine-tune shares to write")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the weight-<w> model folders")
+    parser.add_argument("--validate_run", type=Path, default=None, help="output_dir of the fine-tune's training run: score every weight on its validation sets and choose one")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python -m amfl.interpolate " + shlex.join(argv if argv is not None else sys.argv[1:])
+    weights = sorted(set(args.weights) | ({0.0} if args.validate_run else set()))
+    try:
+        folders = write_interpolations(args.start, args.tuned, weights, args.out)
+        if args.validate_run is None:
+            print("\n".join(map(str, folders)))
+            return 0
+        scores = validate(folders, weights, args.validate_run, progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    chosen = choose(scores)
+    print(write_results(scores, chosen, args.out, command))
+    print(f"chosen: weight {chosen.weight:.2f} ({chosen.folder})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Weights between a model and its fine-tune, on the straight line that joins them.
+
+A fine-tune from a trained model stays in that model's basin, so the weights
+``(1 - w) * start + w * tuned`` for ``w`` in [0, 1] are themselves a working model, and often
+one that keeps most of what the start was good at while gaining most of what the fine-tune
+learned (weight-space ensembling, "WiSE-FT", Wortsman et al. 2022). Here it trades the
+Pommier pairs, on which the bundled model was trained, against the real pairs a fine-tune
+learns. Both ends must have the same tensors (a widened start is the widened model).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from amfl.hub_files import WEIGHTS_FILE
+from amfl.models.hub_mixin import weight_misfits
+
+
+def interpolated_model(start: nn.Module, tuned: Mapping[str, Tensor], weight: float) -> nn.Module:
+    """A copy of ``start`` whose floating-point tensors are ``(1 - weight) * start + weight * tuned``.
+
+    Counters (integer buffers such as batch norm's ``num_batches_tracked``) are taken from
+    ``tuned``. Raises ValueError when ``weight`` is outside [0, 1] or ``tuned`` does not fit.
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"interpolation weight must lie in [0, 1] (0 = the start, 1 = the fine-tune); got {weight}")
+    misfits = weight_misfits(start, tuned)
+    if misfits:
+        raise ValueError(f"the fine-tuned weights do not fit the starting model: {'; '.join(misfits)}")
+    mixed = {
+        name: first.lerp(tuned[name].to(first.dtype), weight) if first.is_floating_point() else tuned[name].clone()
+        for name, first in start.state_dict().items()
+    }
+    model = copy.deepcopy(start)
+    model.load_state_dict(mixed)
+    return model
+
+
+def read_weights(path: Path) -> dict[str, Tensor]:
+    """The tensors of a ``.safetensors`` file, or of a folder's model.safetensors (a model
+    folder or a training checkpoint)."""
+    path = Path(path)
+    file = path / WEIGHTS_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"no weights at {file}: give a .safetensors file or a folder holding {WEIGHTS_FILE}")
+    return load_file(file, device="cpu")

@@ -1,0 +1,61 @@
+"""Weights on the line from a model to its fine-tune (amfl.models.interpolation)."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from amfl.models import NestedUNet
+from amfl.models.interpolation import interpolated_model, read_weights
+
+
+def pair_of_models() -> tuple[NestedUNet, dict[str, torch.Tensor]]:
+    """A start and the weights of a 'fine-tune' of it: every float tensor moved, counters changed."""
+    torch.manual_seed(0)
+    start = NestedUNet(base_width=2)
+    tuned = {
+        name: tensor + torch.randn_like(tensor) if tensor.is_floating_point() else tensor + 7
+        for name, tensor in start.state_dict().items()
+    }
+    return start, tuned
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_every_float_tensor_lies_at_the_weight_between_start_and_fine_tune(weight):
+    start, tuned = pair_of_models()
+    mixed = interpolated_model(start, tuned, weight).state_dict()
+    for name, first in start.state_dict().items():
+        if first.is_floating_point():
+            torch.testing.assert_close(mixed[name], (1 - weight) * first + weight * tuned[name])
+        else:
+            assert torch.equal(mixed[name], tuned[name]), name
+
+
+def test_the_start_is_left_as_it_was():
+    start, tuned = pair_of_models()
+    before = {name: tensor.clone() for name, tensor in start.state_dict().items()}
+    interpolated_model(start, tuned, 0.5)
+    for name, tensor in start.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5])
+def test_a_weight_outside_zero_to_one_is_refused(weight):
+    start, tuned = pair_of_models()
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        interpolated_model(start, tuned, weight)
+
+
+def test_weights_of_another_width_are_refused_with_the_tensors_named():
+    start, _ = pair_of_models()
+    wider = NestedUNet(base_width=4).state_dict()
+    with pytest.raises(ValueError, match="do not fit the starting model: shape mismatches: .*nodes"):
+        interpolated_model(start, wider, 0.5)
+
+
+def test_weights_are_read_from_a_file_or_a_folder_and_a_missing_file_is_named(tmp_path):
+    tensors = {"a": torch.arange(3.0)}
+    save_file(tensors, tmp_path / "model.safetensors")
+    for path in (tmp_path, tmp_path / "model.safetensors"):
+        assert torch.equal(read_weights(path)["a"], tensors["a"])
+    with pytest.raises(FileNotFoundError, match="no weights at .*empty"):
+        read_weights(tmp_path / "empty")
