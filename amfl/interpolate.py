@@ -113,7 +113,8 @@ def write_results(scores: list[WeightScore], chosen: WeightScore, out: Path, com
          "chosen" if score is chosen else ""]
         for score in scores
     ]
-    table = markdown_table(["weight", *(f"{name} Dice" for name in names), "mean", ""], rows)
+    labels = [("Pommier" if name == MAIN_VALIDATION else name) + " validation Dice" for name in names]
+    table = markdown_table(["weight", *labels, "mean", ""], rows)
     record = {"command": command, "chosen_weight": chosen.weight, "scores": [asdict(score) for score in scores]}
     (out / f"{RESULTS_STEM}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     (out / f"{RESULTS_STEM}.md").write_text(f"`{command}`\n\n{table}\n", encoding="utf-8")
