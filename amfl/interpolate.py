@@ -51,7 +51,7 @@ class WeightScore:
 
 
 def weight_folder(out: Path, weight: float) -> Path:
-    return Path(out) / f"weight-{weight:.2f}"
+    return Path(out) / f"weight-{weight:g}"
 
 
 def write_interpolations(start: Path, tuned: Path, weights: list[float], out: Path) -> list[Path]:
@@ -81,7 +81,7 @@ def validate(folders: list[Path], weights: list[float], run_dir: Path, progress:
         raise FileNotFoundError(f"--validate_run {run_dir} has no {CONFIG_FILE}: give the output_dir of a training run")
     config = TrainConfig(**json.loads(config_path.read_text("utf-8")))
     data = load_run_data(config, progress=progress)
-    accelerator = Accelerator(cpu=True)
+    accelerator = Accelerator(cpu=config.cpu)
     sets = {MAIN_VALIDATION: data.validation, **data.extra_validation}
     loaders = {
         name: accelerator.prepare(DataLoader(evaluation_set(split), batch_size=config.eval_batch_size))
