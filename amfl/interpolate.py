@@ -27,7 +27,7 @@ from amfl.markdown import markdown_table
 from amfl.models.interpolation import interpolated_model, read_weights
 from amfl.scoring import evaluate
 from amfl.training.config import CONFIG_FILE, TrainConfig
-from amfl.training.data import evaluation_set
+from amfl.training.data import evaluation_set, training_preprocessor
 from amfl.training.loop import MAIN_VALIDATION
 from amfl.training.mixture import load_run_data
 
@@ -80,6 +80,10 @@ def validate(folders: list[Path], weights: list[float], run_dir: Path, progress:
     if not config_path.is_file():
         raise FileNotFoundError(f"--validate_run {run_dir} has no {CONFIG_FILE}: give the output_dir of a training run")
     config = TrainConfig(**json.loads(config_path.read_text("utf-8")))
+    run_preprocessor = training_preprocessor(config)
+    for folder in folders:  # checked before the minutes the run's data take to load
+        if amfl.hub.load_preprocessor(folder, amfl.hub.from_pretrained(folder)) != run_preprocessor:
+            raise ValueError(f"{folder} preprocesses images differently from the run in {run_dir}; its validation scores would not mean anything")
     data = load_run_data(config, progress=progress)
     accelerator = Accelerator(cpu=config.cpu)
     sets = {MAIN_VALIDATION: data.validation, **data.extra_validation}
@@ -89,10 +93,7 @@ def validate(folders: list[Path], weights: list[float], run_dir: Path, progress:
     }
     scores = []
     for folder, weight in zip(folders, weights, strict=True):
-        model = amfl.hub.from_pretrained(folder)
-        if amfl.hub.load_preprocessor(folder, model) != data.preprocessor:
-            raise ValueError(f"{folder} preprocesses images differently from the run in {run_dir}; its validation scores would not mean anything")
-        model = accelerator.prepare(model)
+        model = accelerator.prepare(amfl.hub.from_pretrained(folder))
         dice = {name: evaluate(accelerator, model, loader, f"weight {weight:.2f} {name}", progress).means["dice"] for name, loader in loaders.items()}
         scores.append(WeightScore(weight, str(folder), dice))
     return scores
