@@ -70,20 +70,24 @@ def write_interpolations(start: Path, tuned: Path, weights: list[float], out: Pa
     return folders
 
 
-def validate(folders: list[Path], weights: list[float], run_dir: Path, progress: bool = True) -> list[WeightScore]:
-    """Validation Dice of each folder on the validation sets of the run in ``run_dir``.
+def read_run_config(run_dir: Path, start: Path) -> TrainConfig:
+    """The config of the training run in ``run_dir``, whose validation sets score the sweep.
 
-    Raises ValueError when a folder's preprocessing differs from the run's, whose
-    validation images would then not be the ones the model expects.
+    Raises ValueError when ``start`` preprocesses images differently from that run (every
+    interpolated folder gets the start's preprocessing), as its validation scores would then
+    not mean anything; checked before any folder is written or any data loaded.
     """
     config_path = Path(run_dir) / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"--validate_run {run_dir} has no {CONFIG_FILE}: give the output_dir of a training run")
     config = TrainConfig(**json.loads(config_path.read_text("utf-8")))
-    run_preprocessor = training_preprocessor(config)
-    for folder in folders:  # checked before the minutes the run's data take to load
-        if amfl.hub.load_preprocessor(folder, amfl.hub.from_pretrained(folder)) != run_preprocessor:
-            raise ValueError(f"{folder} preprocesses images differently from the run in {run_dir}; its validation scores would not mean anything")
+    if amfl.hub.load_preprocessor(start, amfl.hub.from_pretrained(start)) != training_preprocessor(config):
+        raise ValueError(f"{start} preprocesses images differently from the run in {run_dir}; its validation scores would not mean anything")
+    return config
+
+
+def validate(folders: list[Path], weights: list[float], config: TrainConfig, progress: bool = True) -> list[WeightScore]:
+    """Validation Dice of each folder on the validation sets of the run of ``config``."""
     data = load_run_data(config, progress=progress)
     accelerator = Accelerator(cpu=config.cpu)
     sets = {MAIN_VALIDATION: data.validation, **data.extra_validation}
@@ -141,11 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m amfl.interpolate " + shlex.join(argv if argv is not None else sys.argv[1:])
     weights = sorted(set(args.weights) | ({0.0} if args.validate_run else set()))
     try:
+        config = None if args.validate_run is None else read_run_config(args.validate_run, args.start)
         folders = write_interpolations(args.start, args.tuned, weights, args.out)
-        if args.validate_run is None:
+        if config is None:
             print("\n".join(map(str, folders)))
             return 0
-        scores = validate(folders, weights, args.validate_run, progress=not args.quiet)
+        scores = validate(folders, weights, config, progress=not args.quiet)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -82,6 +82,7 @@ def test_a_start_with_other_preprocessing_is_refused(tmp_path, run_and_models, c
                  "--validate_run", str(config.output_dir), "--quiet"])
     assert code == 2
     assert "preprocesses images differently from the run" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(("change", "message"), [
