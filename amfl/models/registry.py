@@ -43,7 +43,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "amfl-small": ModelSpec(
         NestedUNet,
-        "AMFL generator at base width 8 (0.57 M parameters), for CPU training and the demo",
+        "AMFL generator at base width 8 (0.57 M parameters), for CPU training (the demo's model widens it to 16)",
         {"base_width": 8},
     ),
     # The baselines of Section II.D / Tables II and IV, at the sizes Table IV reports
