@@ -13,6 +13,7 @@ import yaml
 
 import amfl.hub
 from amfl.data.protocol import model_arrays, split_pairs
+from amfl.evaluation_cards import REAL_PAIRS_DATASET
 from amfl.metrics import score_batch
 from amfl.models import NestedUNet
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
@@ -45,6 +46,16 @@ def card_metrics(folder: Path) -> dict[str, float]:
     return result_metrics(card_results(folder)[0])
 
 
+def card_by_dataset(folder: Path) -> dict[tuple[str, str | None], dict[str, float]]:
+    """The card's metrics keyed by dataset name and config (None for the Pommier pairs)."""
+    return {(result["dataset"]["name"], result["dataset"].get("config")): result_metrics(result)
+            for result in card_results(folder)}
+
+
+def measured_record() -> dict:
+    return json.loads((RESULTS / "evaluation.json").read_text(encoding="utf-8"))
+
+
 def test_the_bundled_model_is_the_apps_default():
     spec = importlib.util.spec_from_file_location("app", REPO / "app.py")
     app = importlib.util.module_from_spec(spec)
@@ -73,36 +84,30 @@ def test_it_scores_on_the_committed_examples_as_its_card_says(bundled_segmenter)
 
 
 def test_its_card_carries_the_test_scores_measured_in_results():
-    record = json.loads((RESULTS / "evaluation.json").read_text(encoding="utf-8"))
-    (measured,) = record["models"]
+    (measured,) = measured_record()["models"]
     card = card_metrics(BUNDLED_MODEL)
     for name in SCORES:
         assert card[name] == round(measured[name], 4), name
 
 
 def test_its_card_carries_the_real_pair_scores_measured_in_results():
-    record = json.loads((RESULTS / "evaluation.json").read_text(encoding="utf-8"))
+    record = measured_record()
     (model,) = record["models"]
-    rows = [row for row in record["real_pairs"]["rows"] if row["model"] == model["name"]]
-    real = [result for result in card_results(BUNDLED_MODEL) if result["dataset"]["name"] == "adir-mfish-real-pairs"]
-    assert sorted(result["dataset"]["config"] for result in real) == sorted(f"{row['kind']}-{row['input']}" for row in rows)
-    assert len(rows) == 4 and all(result["dataset"]["split"] == "test" for result in real)
-    for result in real:
-        (row,) = [row for row in rows if f"{row['kind']}-{row['input']}" == result["dataset"]["config"]]
-        card = result_metrics(result)
+    assert record["real_pairs"]["split"] == "test"
+    measured = {(REAL_PAIRS_DATASET, f"{row['kind']}-{row['input']}"): row
+                for row in record["real_pairs"]["rows"] if row["model"] == model["name"]}
+    card = card_by_dataset(BUNDLED_MODEL)
+    assert len(measured) == 4 and measured.keys() == {dataset for dataset in card if dataset[0] == REAL_PAIRS_DATASET}
+    for dataset, row in measured.items():
         for name in SCORES:
-            assert card[name] == round(row[name], 4), (result["dataset"]["config"], name)
+            assert card[dataset][name] == round(row[name], 4), (dataset, name)
 
 
 def test_it_is_no_worse_than_the_default_it_replaced_on_any_test_set():
     """The ship rule of the real-image issue, on the cards (both written by ``amfl.evaluate
     --card``): on each kind and input of the real test pairs, Dice and IoU at least the
     Pommier-only model's; on the Pommier test split also Hausdorff at most its."""
-    def keyed(folder: Path) -> dict[tuple, dict[str, float]]:
-        return {(result["dataset"]["name"], result["dataset"].get("config")): result_metrics(result)
-                for result in card_results(folder)}
-
-    new, old = keyed(BUNDLED_MODEL), keyed(PREVIOUS_DEFAULT)
+    new, old = card_by_dataset(BUNDLED_MODEL), card_by_dataset(PREVIOUS_DEFAULT)
     assert len(old) == 5 and new.keys() == old.keys()
     for dataset, scores in old.items():
         assert new[dataset]["dice"] >= scores["dice"] and new[dataset]["iou"] >= scores["iou"], dataset
