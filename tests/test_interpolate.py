@@ -73,6 +73,23 @@ def test_the_choice_keeps_the_starts_pommier_score_before_the_mean():
     assert choose([scores[0], scores[2]]).weight == 0.0
 
 
+def test_a_pommier_margin_refuses_weights_too_close_to_the_start():
+    scores = [
+        WeightScore(0.0, "a", {"validation": 93.0, "real": 20.0}),
+        WeightScore(0.5, "b", {"validation": 93.3, "real": 40.0}),
+        WeightScore(0.75, "c", {"validation": 93.1, "real": 55.0}),
+    ]
+    assert choose(scores).weight == 0.75
+    assert choose(scores, pommier_margin=0.25).weight == 0.5
+    assert choose(scores, pommier_margin=0.5).weight == 0.0
+
+
+def test_a_negative_pommier_margin_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["a", "b", "--out", "o", "--pommier_margin", "-1"])
+    assert "--pommier_margin must be 0 or more" in capsys.readouterr().err
+
+
 def test_a_start_with_other_preprocessing_is_refused(tmp_path, run_and_models, capsys):
     config, start, tuned = run_and_models
     saved = json.loads((start / "preprocessor_config.json").read_text())
