@@ -28,7 +28,8 @@ Large images (over 1024 x 1024 pixels) go one at a time, two more waiting, the n
 Numbers from the API are checked before any work (a ``gr.Error`` naming the problem); the
 model is named by folder name or Hub id, never by its server path.
 
-Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: the app's bundled one).
+Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: the app's bundled one;
+``AMFL_PRECISION=bfloat16`` runs its network in bfloat16, :mod:`amfl.models.precision`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ from amfl.demo_views import (
 from amfl.memory import limit_malloc_arenas
 from amfl.outputs import RESULT_COLUMNS, match_ground_truths, result_row, save_results, write_csv
 from amfl.reading import MAX_FILE_BYTES, MAX_SIDE, InputError
-from amfl.segmentation import MODEL_ENV, Analysis, Segmenter, analyse, limit_threads, resolve_model_source
+from amfl.segmentation import MODEL_ENV, Analysis, Segmenter, analyse, limit_threads, resolve_model_source, resolve_precision
 from amfl.space import example_files
 
 logger = logging.getLogger(__name__)
@@ -368,7 +369,7 @@ def main(default_model: Path | None = None, examples_dir: Path | None = None) ->
     limit_malloc_arenas()  # before the server's threads exist: see amfl.memory
     try:
         limit_threads()
-        segmenter = Segmenter.from_pretrained(resolve_model_source(None, default_model))
+        segmenter = Segmenter.from_pretrained(resolve_model_source(None, default_model), resolve_precision())
     except (FileNotFoundError, ValueError) as error:
         origin = f" ({MODEL_ENV}={os.environ[MODEL_ENV]!r})" if os.environ.get(MODEL_ENV) else ""
         raise SystemExit(f"error: cannot start the AMFL app{origin}: {error}") from None

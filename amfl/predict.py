@@ -50,6 +50,7 @@ from amfl.outputs import (
     remove_stale_temporaries, result_row, save_results, write_csv,
 )
 from amfl.reading import InputError, read_grey
+from amfl.models.precision import PRECISIONS
 from amfl.segmentation import DEFAULT_THREADS, MODEL_ENV, Segmenter, analyse, limit_threads, resolve_model_source
 
 CSV_NAME = "results.csv"
@@ -110,6 +111,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"crop mode only: opacity of the class colours in the overlays, 0..1 (default {DEFAULT_OPACITY})",
     )
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads for the network")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default=PRECISIONS[0],
+        help="number format the network computes in: bfloat16 is about twice as fast on CPUs with native "
+        "bfloat16 (AVX512-BF16, AMX) and moves scores by hundredths of a point; elsewhere it can be slower",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no notes and no summaries")
     args = parser.parse_args(argv)
     _check_args(parser, args)
@@ -289,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f"; {len(unmatched)} truth files match no image" if unmatched else ""))
     limit_threads(args.threads)
     try:
-        segmenter = Segmenter.from_pretrained(resolve_model_source(args.model))
+        segmenter = Segmenter.from_pretrained(resolve_model_source(args.model), args.precision)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FATAL

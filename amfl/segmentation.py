@@ -19,6 +19,7 @@ import torch
 
 from amfl.metrics import NUM_CLASSES, score_batch
 from amfl.models.folding import fold_batch_norms
+from amfl.models.precision import PRECISIONS, check_precision, in_precision
 from amfl.pictures import difference_image, overlay, stretch_to_uint8
 from amfl.preprocessing import Preprocessor
 from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
@@ -35,6 +36,9 @@ LARGE_IMAGE_PIXELS = Tiling().above_pixels
 MODEL_ENV = "AMFL_MODEL"
 #: Environment variable setting torch's CPU threads for the app (the CLI has --threads).
 THREADS_ENV = "AMFL_THREADS"
+#: Environment variable choosing the number format the app's network computes in (the CLI
+#: has --precision): one of :data:`amfl.models.precision.PRECISIONS`, default float32.
+PRECISION_ENV = "AMFL_PRECISION"
 #: One thread per request: on a small shared CPU a second OpenMP thread of this small
 #: network mostly waits (25x slower at 128 x 128 on a busy 2-core machine), and a web
 #: server runs requests side by side instead.
@@ -101,11 +105,12 @@ def chromosome_masks(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (labels == FIRST) | (labels == OVERLAP), (labels == SECOND) | (labels == OVERLAP)
 
 
-def inference_ready(model: torch.nn.Module) -> torch.nn.Module:
-    """An inference copy of the model: eval mode, batch norms folded into their convolutions
-    and channels-last memory layout. The layout makes the small NestedUNet about 1.5x faster
-    on a 2-core CPU, the folding another 10-15 % (``benchmarks/bench_inference.py``)."""
-    return fold_batch_norms(model).to(memory_format=torch.channels_last)
+def inference_ready(model: torch.nn.Module, precision: str = PRECISIONS[0]) -> torch.nn.Module:
+    """An inference copy of the model: eval mode, batch norms folded into their convolutions,
+    channels-last memory layout and weights in ``precision`` (:mod:`amfl.models.precision`).
+    The layout makes the small NestedUNet about 1.5x faster on a 2-core CPU, the folding
+    another 10-15 % (``benchmarks/bench_inference.py``)."""
+    return in_precision(fold_batch_norms(model).to(memory_format=torch.channels_last), precision)
 
 
 class Segmenter:
@@ -115,14 +120,16 @@ class Segmenter:
     of a web server may share one instance. ``preprocessor`` None:
     ``Preprocessor.for_model(model)``, what models saved without one were trained with.
     ``tiling``: when the network runs in tiles (default :class:`amfl.tiling.Tiling`: above
-    ``LARGE_IMAGE_PIXELS``, 512-pixel cores with 64 pixels of context).
+    ``LARGE_IMAGE_PIXELS``, 512-pixel cores with 64 pixels of context). ``precision``: the
+    number format the network computes in (:data:`amfl.models.precision.PRECISIONS`).
     """
 
     def __init__(
         self, model: torch.nn.Module, source: str = "<in memory>", preprocessor: Preprocessor | None = None,
-        tiling: Tiling | None = None,
+        tiling: Tiling | None = None, precision: str = PRECISIONS[0],
     ) -> None:
-        self.model = whole_image_grid(inference_ready(model))
+        self.model = whole_image_grid(inference_ready(model, precision))
+        self.precision = precision
         self.source = source
         self.preprocessor = preprocessor or Preprocessor.for_model(model)
         self.tiling = tiling or Tiling()
@@ -133,12 +140,12 @@ class Segmenter:
             self.model, self.model.in_channels, int(getattr(self.model, "input_divisor", 1)), self.device)
 
     @classmethod
-    def from_pretrained(cls, source: str | Path) -> Segmenter:
+    def from_pretrained(cls, source: str | Path, precision: str = PRECISIONS[0]) -> Segmenter:
         """Load the model folder or Hub id ``source`` with its saved preprocessing."""
         import amfl.hub
 
         model = amfl.hub.from_pretrained(source)
-        return cls(model, str(source), amfl.hub.load_preprocessor(source, model))
+        return cls(model, str(source), amfl.hub.load_preprocessor(source, model), precision=precision)
 
     def segment(self, image: np.ndarray | str | Path) -> Segmentation:
         """Segment an image file (path) or an already decoded pixel array."""
@@ -187,6 +194,17 @@ def limit_threads(threads: int | None = None) -> int:
         raise ValueError(f"the number of CPU threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
     return threads
+
+
+def resolve_precision(precision: str | None = None) -> str:
+    """The number format for the network: ``precision``, else ``$AMFL_PRECISION``, else
+    float32; a ValueError names the accepted ones."""
+    setting = precision or os.environ.get(PRECISION_ENV) or PRECISIONS[0]
+    try:
+        return check_precision(setting)
+    except ValueError as error:
+        origin = "" if precision else f" (from {PRECISION_ENV})"
+        raise ValueError(f"{error}{origin}") from None
 
 
 def resolve_model_source(source: str | Path | None, default: Path | None = None) -> str:

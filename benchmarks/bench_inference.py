@@ -1,15 +1,16 @@
 """Inference latency of a model folder: median of N forward passes, batch 1, 128 x 128, CPU.
 
 The model is prepared as the app prepares it (``amfl.segmentation.inference_ready``: eval mode,
-batch norms folded into the convolutions, channels-last layout); ``--plain`` times it as
-loaded, for comparison.
+batch norms folded into the convolutions, channels-last layout, weights in the chosen
+precision); ``--plain`` times it as loaded, for comparison.
 
     python benchmarks/bench_inference.py                    # the bundled default (space/model)
     python benchmarks/bench_inference.py --model runs/amfl/model --runs 50 --threads 2
     python benchmarks/bench_inference.py --model space/model runs/real-image-v1/model --threads 2
+    python benchmarks/bench_inference.py --precision float32 bfloat16 --threads 2
 
-With several folders, each is timed in turn in the same process, so they are compared on
-the same machine under the same load.
+With several folders or precisions, each is timed in turn in the same process, so they are
+compared on the same machine under the same load.
 """
 
 import argparse
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 import amfl.hub
+from amfl.models.precision import PRECISIONS
 from amfl.segmentation import inference_ready
 from amfl.timing import median_latency_ms
 
@@ -31,20 +33,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="timed forward passes")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--size", type=int, default=128, help="image height and width")
-    parser.add_argument("--plain", action="store_true", help="time the model as loaded (NCHW layout)")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=[PRECISIONS[0]],
+                        help="number formats to time the network in (amfl.models.precision)")
+    parser.add_argument("--plain", action="store_true", help="time the model as loaded (NCHW layout, float32)")
     args = parser.parse_args()
+    if args.plain and args.precision != [PRECISIONS[0]]:
+        parser.error("--plain times the model as loaded, in float32; drop --precision")
     if args.threads:
         torch.set_num_threads(args.threads)
     for source in args.model:
         loaded = amfl.hub.from_pretrained(source)
         parameters = sum(parameter.numel() for parameter in loaded.parameters())
-        model = loaded if args.plain else inference_ready(loaded)
-        milliseconds = median_latency_ms(model, (args.size, args.size), runs=args.runs)
-        print(
-            f"{source} ({'as loaded' if args.plain else 'inference_ready'}): {parameters / 1e6:.3f} M parameters; "
-            f"median {milliseconds:.2f} ms per {args.size} x {args.size} image (batch 1, "
-            f"{torch.get_num_threads()} CPU threads, {args.runs} runs; goal under {GOAL_MS:.0f} ms)"
-        )
+        for precision in args.precision:
+            model = loaded if args.plain else inference_ready(loaded, precision)
+            milliseconds = median_latency_ms(model, (args.size, args.size), runs=args.runs)
+            print(
+                f"{source} ({'as loaded' if args.plain else 'inference_ready'}, {precision}): "
+                f"{parameters / 1e6:.3f} M parameters; median {milliseconds:.2f} ms per {args.size} x {args.size} "
+                f"image (batch 1, {torch.get_num_threads()} CPU threads, {args.runs} runs; goal under {GOAL_MS:.0f} ms)"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -46,6 +46,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from amfl.models.precision import PRECISIONS
 from bench_memory import synthetic_image
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -64,6 +65,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests_per_user", type=int, default=3, help="requests of each small user")
     parser.add_argument("--large_requests_per_user", type=int, default=1, help="requests of each large user")
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder or Hub id")
+    parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0],
+                        help="number format of the network, in the app (AMFL_PRECISION) and in the reference")
     parser.add_argument("--settle_s", type=float, default=5.0, help="wait after the load before the last RSS")
     parser.add_argument("--timeout_s", type=float, default=900.0, help="longest wait for one request")
     return parser.parse_args()
@@ -116,9 +119,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(model: str, port: int, log: Path) -> subprocess.Popen:
+def start_server(model: str, precision: str, port: int, log: Path) -> subprocess.Popen:
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    environment.update(AMFL_MODEL=model, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+    environment.update(AMFL_MODEL=model, AMFL_PRECISION=precision, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                        GRADIO_ANALYTICS_ENABLED="False")
     process = subprocess.Popen([sys.executable, "app.py"], cwd=REPOSITORY, env=environment,
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -189,7 +192,7 @@ def main() -> int:
     limit_threads(1)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        reference = Segmenter.from_pretrained(args.model)
+        reference = Segmenter.from_pretrained(args.model, args.precision)
         jobs = [("small", index, args.small_side, args.requests_per_user) for index in range(args.users)]
         jobs += [("large", index, args.large_side, args.large_requests_per_user) for index in range(args.large_users)]
         images, expected = {}, {}
@@ -202,7 +205,7 @@ def main() -> int:
         del reference
 
         port = free_port()
-        process = start_server(args.model, port, scratch / "server.log")
+        process = start_server(args.model, args.precision, port, scratch / "server.log")
         url = f"http://127.0.0.1:{port}"
         try:
             warm_up = User(url, images["small", 0], expected["small", 0], 1, "warm-up", args.timeout_s)
@@ -243,7 +246,7 @@ def report(args, records: list[dict], before: float, peak: float, high_water: fl
     during = [r for r in small if any(start < r["end"] and r["start"] < end for start, end in windows)]
     latency = [r["end"] - r["start"] for r in small]
     print(f"\nload: {args.users} users x {args.requests_per_user} small ({args.small_side} px) requests, "
-          f"{args.large_users} users x {args.large_requests_per_user} large ({args.large_side} px), model {args.model}")
+          f"{args.large_users} users x {args.large_requests_per_user} large ({args.large_side} px), model {args.model} ({args.precision})")
     if latency:
         over = sum(seconds >= SMALL_GOAL_S for seconds in latency)
         print(f"small: {len(small)} requests, latency median {statistics.median(latency):.2f} s, max "

@@ -81,6 +81,35 @@ def test_card_flag_lists_the_test_split_and_every_kind_of_real_pair(tmp_path, ti
     assert "Not evaluated yet" in (tiny_models[1] / "README.md").read_text()  # not passed: untouched
 
 
+def test_bfloat16_scores_both_test_sets_in_bfloat16_and_says_so(tmp_path, tiny_models, training_h5, monkeypatch):
+    formats = {}
+    real_predict, real_segmenter = amfl.evaluate.predict_labels, amfl.evaluate.Segmenter.from_pretrained
+
+    def predict(accelerator, model, *rest):
+        formats["test split"] = next(model.parameters()).dtype
+        return real_predict(accelerator, model, *rest)
+
+    def segmenter(folder, precision):
+        loaded = real_segmenter(folder, precision)
+        formats["real pairs"] = next(loaded.model.parameters()).dtype
+        return loaded
+
+    monkeypatch.setattr(amfl.evaluate, "predict_labels", predict)
+    monkeypatch.setattr(amfl.evaluate.Segmenter, "from_pretrained", segmenter)
+    out = tmp_path / "results"
+    assert main([str(tiny_models[0]), "--h5", str(training_h5), "--out", str(out), "--max_samples", "8",
+                 "--timing_runs", "2", "--real_pairs", "validation", "--precision", "bfloat16"]) == 0
+    assert formats == {"test split": torch.bfloat16, "real pairs": torch.bfloat16}
+    assert json.loads((out / "evaluation.json").read_text())["precision"] == "bfloat16"
+
+
+def test_a_card_is_never_written_from_bfloat16_scores(tiny_models, capsys):
+    with pytest.raises(SystemExit):
+        main([str(tiny_models[0]), "--precision", "bfloat16", "--card"])
+    assert "--card records a model's float32 scores" in capsys.readouterr().err
+    assert "Not evaluated yet" in (tiny_models[0] / "README.md").read_text()
+
+
 def test_evaluate_reports_a_missing_folder_clearly(tmp_path, capsys, training_h5):
     missing = tmp_path / "nowhere"
     assert main([str(missing), "--h5", str(training_h5), "--out", str(tmp_path / "out")]) == 2
