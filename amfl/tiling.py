@@ -143,8 +143,12 @@ class WholeImageUpsample(nn.Module):
         rows = _grid_axis(top, window_height, height, height_in)
         columns = _grid_axis(left, window_width, width, width_in)
         grid = torch.stack(torch.meshgrid(columns, rows, indexing="xy"), dim=-1)[None]
-        grid = grid.to(features.device, features.dtype).expand(features.shape[0], -1, -1, -1)
-        upsampled = F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        grid = grid.to(features.device).expand(features.shape[0], -1, -1, -1)
+        # sampled in float32 whatever the network's precision: a bfloat16 grid would move
+        # positions by up to a pixel, and torch's bfloat16 grid_sample crashed (SIGSEGV)
+        # when two tiled forwards ran at once
+        upsampled = F.grid_sample(features.float(), grid, mode="bilinear", padding_mode="border",
+                                  align_corners=True).to(features.dtype)
         channels_last = features.is_contiguous(memory_format=torch.channels_last)
         return upsampled.contiguous(memory_format=torch.channels_last) if channels_last else upsampled
 

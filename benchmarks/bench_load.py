@@ -95,7 +95,10 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
-            self.peak = max(self.peak, rss_mb(self.pid))
+            try:
+                self.peak = max(self.peak, rss_mb(self.pid))
+            except (KeyError, FileNotFoundError):
+                return  # the server has exited: main reports it with its log
 
 
 class Cpu:
@@ -225,6 +228,9 @@ def main() -> int:
                 user.start()
             for user in small + large:
                 user.join()
+            if process.poll() is not None:
+                raise SystemExit(f"the app exited during the load with code {process.returncode}; the end of its "
+                                 f"log:\n{(scratch / 'server.log').read_text()[-3000:]}")
             cpu.stop()
             time.sleep(args.settle_s)
             sampler.stop.set()
