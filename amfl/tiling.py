@@ -145,7 +145,7 @@ class WholeImageUpsample(nn.Module):
         grid = torch.stack(torch.meshgrid(columns, rows, indexing="xy"), dim=-1)[None]
         grid = grid.to(features.device).expand(features.shape[0], -1, -1, -1)
         # sampled in float32 whatever the network's precision: a bfloat16 grid would move
-        # positions by up to a pixel, and torch's bfloat16 grid_sample crashed (SIGSEGV)
+        # positions by about a pixel, and torch's bfloat16 grid_sample crashed (SIGSEGV)
         # when two tiled forwards ran at once
         upsampled = F.grid_sample(features.float(), grid, mode="bilinear", padding_mode="border",
                                   align_corners=True).to(features.dtype)
