@@ -45,12 +45,12 @@ from amfl.metaphase_candidates import checked_grey
 from amfl.metaphase_outputs import (
     METAPHASE_RESULT_COLUMNS, METAPHASE_SUFFIXES, metaphase_row, save_metaphase_outputs, summary_line,
 )
+from amfl.models.precision import PRECISIONS
 from amfl.outputs import (
     OUTPUT_SUFFIXES, RESULT_COLUMNS, TRUTH_SUFFIXES, match_ground_truths, output_paths, output_stems,
     remove_stale_temporaries, result_row, save_results, write_csv,
 )
 from amfl.reading import InputError, read_grey
-from amfl.models.precision import PRECISIONS
 from amfl.segmentation import DEFAULT_THREADS, MODEL_ENV, Segmenter, analyse, limit_threads, resolve_model_source
 
 CSV_NAME = "results.csv"
