@@ -9,6 +9,7 @@ is a grid of crossing chromosome-like bands (``benchmarks/bench_app.py``'s pictu
     python benchmarks/bench_memory.py                          # 512 1024 2048 4096, tiled
     python benchmarks/bench_memory.py --sides 512 1024 --model space/model
     python benchmarks/bench_memory.py --sides 2048 --untiled   # one forward of the whole image
+    python benchmarks/bench_memory.py --precision bfloat16     # the network in bfloat16
 
 Sides above 1024 are segmented in tiles (``amfl.tiling``) unless ``--untiled``; ``--untiled``
 at 4096 needs about 10 GB.
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from amfl.models.precision import PRECISIONS
 
 #: The app's bundled model, used without --model and $AMFL_MODEL.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "space" / "model"
@@ -54,7 +57,7 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
-def child(side: int, model: str, untiled: bool, threads: int) -> None:
+def child(side: int, model: str, untiled: bool, threads: int, precision: str) -> None:
     """Segment one ``side`` x ``side`` image and print what it cost as JSON."""
     import amfl.hub
     from amfl.segmentation import Segmenter, limit_threads
@@ -63,7 +66,7 @@ def child(side: int, model: str, untiled: bool, threads: int) -> None:
     limit_threads(threads)
     network = amfl.hub.from_pretrained(model)
     segmenter = Segmenter(network, model, amfl.hub.load_preprocessor(model, network),
-                          Tiling(above_pixels=2**62) if untiled else None)
+                          Tiling(above_pixels=2**62) if untiled else None, precision)
     segmenter.segment_grey(synthetic_image(CELL).astype(np.float32))
     image = synthetic_image(side).astype(np.float32)
     baseline = max_rss_mb()
@@ -82,15 +85,19 @@ def main() -> int:
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder or Hub id")
     parser.add_argument("--untiled", action="store_true", help="one forward of the whole image")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the app: 1)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0],
+                        help="number format of the network (the app's AMFL_PRECISION)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.model, args.untiled, args.threads)
+        child(args.child, args.model, args.untiled, args.threads, args.precision)
         return 0
-    print(f"model {args.model}, {args.threads} torch thread(s), {'untiled' if args.untiled else 'tiled above 1024 x 1024'}")
+    print(f"model {args.model} ({args.precision}), {args.threads} torch thread(s), "
+          f"{'untiled' if args.untiled else 'tiled above 1024 x 1024'}")
     print(f"{'side':>6} {'path':>7} {'baseline MB':>12} {'peak MB':>9} {'added MB':>9} {'seconds':>8}")
     for side in args.sides:
-        command = [sys.executable, __file__, "--child", str(side), "--model", args.model, "--threads", str(args.threads)]
+        command = [sys.executable, __file__, "--child", str(side), "--model", args.model, "--threads", str(args.threads),
+                   "--precision", args.precision]
         done = subprocess.run(command + (["--untiled"] if args.untiled else []), capture_output=True, text=True)
         if done.returncode:
             print(f"{side:>6} failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
