@@ -45,13 +45,12 @@ from amfl.metaphase_candidates import checked_grey
 from amfl.metaphase_outputs import (
     METAPHASE_RESULT_COLUMNS, METAPHASE_SUFFIXES, metaphase_row, save_metaphase_outputs, summary_line,
 )
-from amfl.models.precision import PRECISIONS
 from amfl.outputs import (
     OUTPUT_SUFFIXES, RESULT_COLUMNS, TRUTH_SUFFIXES, match_ground_truths, output_paths, output_stems,
     remove_stale_temporaries, result_row, save_results, write_csv,
 )
 from amfl.reading import InputError, read_grey
-from amfl.segmentation import DEFAULT_THREADS, MODEL_ENV, Segmenter, analyse, limit_threads, resolve_model_source
+from amfl.segmentation import DEFAULT_THREADS, MODEL_ENV, PRECISIONS, Segmenter, analyse, limit_threads, resolve_model_source
 
 CSV_NAME = "results.csv"
 #: The rows written so far, while a run is going on (what an interrupted run leaves).
@@ -92,10 +91,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("input_dir", type=Path, help="folder of images (PNG, TIFF, JPEG, BMP)")
     parser.add_argument("output_dir", type=Path, help="folder for the results (created if needed)")
-    parser.add_argument(
-        "--model", default=None,
-        help=f"model folder or Hub id (default: ${MODEL_ENV}); the repository bundles one in space/model",
-    )
+    parser.add_argument("--model", default=None,
+                        help=f"model folder or Hub id (default: ${MODEL_ENV}); the repository bundles one in space/model")
     parser.add_argument(
         "--metaphase", action="store_true",
         help="each image is a whole metaphase (bright chromosomes on dark): count, separate and draw its "
@@ -111,11 +108,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"crop mode only: opacity of the class colours in the overlays, 0..1 (default {DEFAULT_OPACITY})",
     )
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads for the network")
-    parser.add_argument(
-        "--precision", choices=PRECISIONS, default=PRECISIONS[0],
-        help="number format the network computes in: bfloat16 is about twice as fast on CPUs with native "
-        "bfloat16 (AVX512-BF16, AMX) and moves scores by hundredths of a point; elsewhere it can be slower",
-    )
+    parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0],
+                        help="number format of the network (bfloat16: faster on CPUs with native bfloat16)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no notes and no summaries")
     args = parser.parse_args(argv)
     _check_args(parser, args)
