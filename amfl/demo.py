@@ -70,7 +70,9 @@ from amfl.demo_views import (
 from amfl.memory import limit_malloc_arenas
 from amfl.outputs import RESULT_COLUMNS, match_ground_truths, result_row, save_results, write_csv
 from amfl.reading import MAX_FILE_BYTES, MAX_SIDE, InputError
-from amfl.segmentation import MODEL_ENV, Analysis, Segmenter, analyse, limit_threads, resolve_model_source, resolve_precision
+from amfl.segmentation import (
+    MODEL_ENV, PRECISIONS, Analysis, Segmenter, analyse, limit_threads, resolve_model_source, resolve_precision,
+)
 from amfl.space import example_files
 
 logger = logging.getLogger(__name__)
@@ -239,6 +241,8 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
     page = Page(segmenter, kept)
     metaphase = MetaphasePage(segmenter, page.gate, crop_kept=page.kept)
     name = (model_name or display_name(segmenter.source)).replace("`", "'")
+    # the card's scores are float32 ones: say when the network computes otherwise
+    computing = "" if segmenter.precision == PRECISIONS[0] else f" (computing in {segmenter.precision})"
     # No file_types filter: Gradio would refuse the whole batch for one odd name, while the
     # reader judges each file by its content and explains what it cannot use.
     accepted = "PNG, TIFF 8/16-bit, JPEG, BMP"
@@ -249,7 +253,7 @@ def build_demo(segmenter: Segmenter, examples: Sequence[Sequence[Sequence[str]]]
             "Segments an image of two overlapping chromosomes into background, chromosome 1 "
             "only, chromosome 2 only and their overlap (Mei et al., *Adversarial Multiscale "
             f"Feature Learning for Overlapping Chromosome Segmentation*). Model: "
-            f"`{name}`. Images up to {MAX_SIDE} x {MAX_SIDE} pixels "
+            f"`{name}`{computing}. Images up to {MAX_SIDE} x {MAX_SIDE} pixels "
             f"and {MAX_FILE_BYTES // 1_000_000} MB; grey or RGB, 8 or 16 bit; light "
             "backgrounds are inverted so chromosomes are bright, as in the training data. "
             "**Whole metaphases** are counted and their chromosomes separated instead: choose "

@@ -129,6 +129,7 @@ class Segmenter:
         tiling: Tiling | None = None, precision: str = PRECISIONS[0],
     ) -> None:
         self.model = whole_image_grid(inference_ready(model, precision))
+        self.precision = precision
         self.source = source
         self.preprocessor = preprocessor or Preprocessor.for_model(model)
         self.tiling = tiling or Tiling()

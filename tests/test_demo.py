@@ -244,7 +244,14 @@ def test_the_page_names_the_model_without_its_server_path(tmp_path):
     assert display_name(str(folder)) == "models/mine"
     assert display_name("someone/amfl-small") == "someone/amfl-small"  # a Hub id as it is
     named = page_text(build_demo(Segmenter.from_pretrained(folder), model_name="amfl-small (bundled)"))
-    assert "Model: `amfl-small (bundled)`" in named
+    assert "Model: `amfl-small (bundled)`." in named
+
+
+def test_the_page_says_when_the_network_computes_in_bfloat16(tmp_path):
+    folder = tmp_path / "mine"
+    create_model("amfl-small", base_width=4).save_pretrained(folder)
+    reduced = page_text(build_demo(Segmenter.from_pretrained(folder, "bfloat16")))
+    assert f"Model: `{display_name(str(folder))}` (computing in bfloat16)." in reduced
 
 
 def test_main_serves_the_default_model_with_the_committed_examples(monkeypatch):
