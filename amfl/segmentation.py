@@ -196,15 +196,13 @@ def limit_threads(threads: int | None = None) -> int:
     return threads
 
 
-def resolve_precision(precision: str | None = None) -> str:
-    """The number format for the network: ``precision``, else ``$AMFL_PRECISION``, else
-    float32; a ValueError names the accepted ones."""
-    setting = precision or os.environ.get(PRECISION_ENV) or PRECISIONS[0]
+def resolve_precision() -> str:
+    """The app's number format for the network: ``$AMFL_PRECISION``, else float32; a
+    ValueError names the accepted ones and the variable."""
     try:
-        return check_precision(setting)
+        return check_precision(os.environ.get(PRECISION_ENV) or PRECISIONS[0])
     except ValueError as error:
-        origin = "" if precision else f" (from {PRECISION_ENV})"
-        raise ValueError(f"{error}{origin}") from None
+        raise ValueError(f"{error} (from {PRECISION_ENV})") from None
 
 
 def resolve_model_source(source: str | Path | None, default: Path | None = None) -> str:

@@ -66,12 +66,11 @@ def test_the_segmenter_runs_bfloat16_traced_and_labels_like_float32(bundled):
     assert (labels == expected).mean() > 0.995
 
 
-def test_precision_comes_from_the_argument_the_variable_or_defaults_to_float32(monkeypatch):
+def test_the_apps_precision_comes_from_the_variable_or_defaults_to_float32(monkeypatch):
     monkeypatch.delenv(PRECISION_ENV, raising=False)
     assert resolve_precision() == "float32"
     monkeypatch.setenv(PRECISION_ENV, "bfloat16")
     assert resolve_precision() == "bfloat16"
-    assert resolve_precision("float32") == "float32"
     monkeypatch.setenv(PRECISION_ENV, "half")
     with pytest.raises(ValueError, match=r"unknown precision 'half'; choose one of float32, bfloat16 \(from AMFL_PRECISION\)"):
         resolve_precision()
