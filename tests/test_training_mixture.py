@@ -120,6 +120,28 @@ def test_the_training_split_holds_each_source_in_its_count(adir, mixed):
     assert result.validation is data.validation and result.test is data.test
 
 
+def test_touching_repeats_add_only_the_touching_training_pairs_again(adir):
+    metaphases, real = adir
+    config = TrainConfig(real_repeats=1, touching_repeats=REPEATS, pommier_train_count=POMMIER)
+    result = add_adir_sources(pommier_like(), config, progress=False)
+    train_pairs = real.select(split="train")
+    touching = real.select(split="train", kind="touching")
+    assert 0 < len(touching) < len(train_pairs)
+    assert len(result.train) == POMMIER + len(train_pairs) + REPEATS * len(touching)
+    assert result.composition["extra_touching_windows"] == REPEATS * len(touching)
+    expected = SplitTensors.from_pairs(real_windows(touching, metaphases), Preprocessor())
+    extra = result.train.labels[POMMIER + len(train_pairs):]
+    for copy in range(REPEATS):
+        assert torch.equal(extra[copy * len(touching) : (copy + 1) * len(touching)], expected.labels)
+
+
+def test_touching_repeats_need_the_real_pairs():
+    with pytest.raises(ValueError, match="touching_repeats"):
+        TrainConfig(touching_repeats=2)
+    with pytest.raises(ValueError, match="touching_repeats"):
+        TrainConfig(real_repeats=1, touching_repeats=-1)
+
+
 def test_every_added_sample_is_network_ready(mixed):
     _, result, _ = mixed
     for split in (result.train, result.extra_validation[REAL_VALIDATION]):

@@ -7,7 +7,9 @@ recorded case split only (:func:`amfl.data.adir.case_split`):
   ``REAL_NEIGHBOURS``), made from the training cases' isolated chromosomes;
 - the real training pairs (overlapping and touching) as 128 x 128 windows of their
   metaphases (:mod:`amfl.data.real_windows`), repeated so that 133 pairs weigh enough
-  beside thousands of others (augmentation makes each repeat different).
+  beside thousands of others (augmentation makes each repeat different); with
+  ``--touching_repeats``, the pairs that only touch come again, since every Pommier pair
+  overlaps and a Pommier-heavy mixture learns to paint overlap on touching pairs.
 
 With ``--clean_pommier`` the Pommier pairs are not augmented: they already look like the
 Pommier test pairs, and the augmentations (even scale, flips and turns: measured in
@@ -57,6 +59,12 @@ def concatenate(parts: list[SplitTensors]) -> SplitTensors:
     return SplitTensors(torch.cat([part.images for part in parts]), torch.cat([part.labels for part in parts]), torch.cat(marks))
 
 
+def repeated(windows: OverlapPairs, times: int, preprocessor: Preprocessor) -> SplitTensors:
+    """``windows`` ``times`` over, in order (augmentation makes each repeat different)."""
+    tiled = OverlapPairs(np.tile(windows.images, (times, 1, 1)), np.tile(windows.labels, (times, 1, 1)))
+    return SplitTensors.from_pairs(tiled, preprocessor)
+
+
 def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = True) -> TrainingData:
     """``data`` (the Pommier splits) with the ADIR sources of ``config`` added to its
     training split and the real validation pairs as the second validation set; the
@@ -76,10 +84,13 @@ def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = T
         composition["synthetic_with_neighbours"] = len(synthetic)
     if config.real_repeats:
         windows = real_windows(real.select(split="train"), metaphases)
-        repeated = OverlapPairs(np.tile(windows.images, (config.real_repeats, 1, 1)), np.tile(windows.labels, (config.real_repeats, 1, 1)))
-        parts.append(SplitTensors.from_pairs(repeated, preprocessor))
-        composition["real_training_windows"] = len(repeated)
+        parts.append(repeated(windows, config.real_repeats, preprocessor))
+        composition["real_training_windows"] = len(parts[-1])
         composition["distinct_real_training_pairs"] = len(windows)
+    if config.touching_repeats:
+        touching = real_windows(real.select(split="train", kind="touching"), metaphases)
+        parts.append(repeated(touching, config.touching_repeats, preprocessor))
+        composition["extra_touching_windows"] = len(parts[-1])
     validation = SplitTensors.from_pairs(real_windows(real.select(split="validation"), metaphases), preprocessor)
     composition["real_validation_pairs"] = len(validation)
     return dataclasses.replace(
