@@ -83,14 +83,15 @@ def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = T
         parts.append(SplitTensors.from_pairs(synthetic, preprocessor))
         composition["synthetic_with_neighbours"] = len(synthetic)
     if config.real_repeats:
-        windows = real_windows(real.select(split="train"), metaphases)
+        pairs = real.select(split="train")
+        windows = real_windows(pairs, metaphases)
         parts.append(repeated(windows, config.real_repeats, preprocessor))
         composition["real_training_windows"] = len(parts[-1])
         composition["distinct_real_training_pairs"] = len(windows)
-    if config.touching_repeats:
-        touching = real_windows(real.select(split="train", kind="touching"), metaphases)
-        parts.append(repeated(touching, config.touching_repeats, preprocessor))
-        composition["extra_touching_windows"] = len(parts[-1])
+        if config.touching_repeats:  # the config refuses it without real_repeats
+            touching = windows.subset(np.array([pair.cluster.kind == "touching" for pair in pairs]))
+            parts.append(repeated(touching, config.touching_repeats, preprocessor))
+            composition["extra_touching_windows"] = len(parts[-1])
     validation = SplitTensors.from_pairs(real_windows(real.select(split="validation"), metaphases), preprocessor)
     composition["real_validation_pairs"] = len(validation)
     return dataclasses.replace(
