@@ -29,7 +29,8 @@ Numbers from the API are checked before any work (a ``gr.Error`` naming the prob
 model is named by folder name or Hub id, never by its server path.
 
 Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: the app's bundled one;
-``AMFL_PRECISION=bfloat16`` runs its network in bfloat16, :mod:`amfl.models.precision`).
+``AMFL_PRECISION``: ``auto``, the default, computes in bfloat16 where the CPU has it natively,
+``float32`` or ``bfloat16`` force one, :mod:`amfl.models.precision`).
 """
 
 from __future__ import annotations

@@ -45,12 +45,13 @@ from amfl.metaphase_candidates import checked_grey
 from amfl.metaphase_outputs import (
     METAPHASE_RESULT_COLUMNS, METAPHASE_SUFFIXES, metaphase_row, save_metaphase_outputs, summary_line,
 )
+from amfl.models.precision import PRECISIONS, SETTINGS, choose_precision
 from amfl.outputs import (
     OUTPUT_SUFFIXES, RESULT_COLUMNS, TRUTH_SUFFIXES, match_ground_truths, output_paths, output_stems,
     remove_stale_temporaries, result_row, save_results, write_csv,
 )
 from amfl.reading import InputError, read_grey
-from amfl.segmentation import DEFAULT_THREADS, MODEL_ENV, PRECISIONS, Segmenter, analyse, limit_threads, resolve_model_source
+from amfl.segmentation import DEFAULT_THREADS, MODEL_ENV, Segmenter, analyse, limit_threads, resolve_model_source
 
 CSV_NAME = "results.csv"
 #: The rows written so far, while a run is going on (what an interrupted run leaves).
@@ -108,8 +109,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"crop mode only: opacity of the class colours in the overlays, 0..1 (default {DEFAULT_OPACITY})",
     )
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads for the network")
-    parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0],
-                        help="number format of the network (bfloat16: faster on CPUs with native bfloat16)")
+    parser.add_argument("--precision", choices=SETTINGS, default=PRECISIONS[0],
+                        help="number format of the network (bfloat16: faster on CPUs with native bfloat16; "
+                        "auto: bfloat16 only on those; default float32, the format of the model cards' scores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no notes and no summaries")
     args = parser.parse_args(argv)
     _check_args(parser, args)
@@ -289,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f"; {len(unmatched)} truth files match no image" if unmatched else ""))
     limit_threads(args.threads)
     try:
-        segmenter = Segmenter.from_pretrained(resolve_model_source(args.model), args.precision)
+        segmenter = Segmenter.from_pretrained(resolve_model_source(args.model), choose_precision(args.precision))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FATAL

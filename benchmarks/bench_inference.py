@@ -8,6 +8,7 @@ precision); ``--plain`` times it as loaded, for comparison.
     python benchmarks/bench_inference.py --model runs/amfl/model --runs 50 --threads 2
     python benchmarks/bench_inference.py --model space/model runs/real-image-v1/model --threads 2
     python benchmarks/bench_inference.py --precision float32 bfloat16 --threads 2
+    python benchmarks/bench_inference.py --precision auto --threads 2   # the format the app picks here
 
 With several folders or precisions, each is timed in turn in the same process, so they are
 compared on the same machine under the same load.
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 import amfl.hub
-from amfl.models.precision import PRECISIONS
+from amfl.models.precision import PRECISIONS, SETTINGS, choose_precision
 from amfl.segmentation import inference_ready
 from amfl.timing import median_latency_ms
 
@@ -33,8 +34,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="timed forward passes")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--size", type=int, default=128, help="image height and width")
-    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=[PRECISIONS[0]],
-                        help="number formats to time the network in (amfl.models.precision)")
+    parser.add_argument("--precision", nargs="+", choices=SETTINGS, default=[PRECISIONS[0]],
+                        help="number formats to time the network in (amfl.models.precision; auto: the app's default)")
     parser.add_argument("--plain", action="store_true", help="time the model as loaded (NCHW layout, float32)")
     args = parser.parse_args()
     if args.plain and args.precision != [PRECISIONS[0]]:
@@ -44,11 +45,13 @@ def main() -> None:
     for source in args.model:
         loaded = amfl.hub.from_pretrained(source)
         parameters = sum(parameter.numel() for parameter in loaded.parameters())
-        for precision in args.precision:
+        for setting in args.precision:
+            precision = choose_precision(setting)
+            named = precision if setting == precision else f"{setting}: {precision}"
             model = loaded if args.plain else inference_ready(loaded, precision)
             milliseconds = median_latency_ms(model, (args.size, args.size), runs=args.runs)
             print(
-                f"{source} ({'as loaded' if args.plain else 'inference_ready'}, {precision}): "
+                f"{source} ({'as loaded' if args.plain else 'inference_ready'}, {named}): "
                 f"{parameters / 1e6:.3f} M parameters; median {milliseconds:.2f} ms per {args.size} x {args.size} "
                 f"image (batch 1, {torch.get_num_threads()} CPU threads, {args.runs} runs; goal under {GOAL_MS:.0f} ms)"
             )

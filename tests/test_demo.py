@@ -282,7 +282,7 @@ def test_a_bad_amfl_precision_stops_the_start_with_the_choices(monkeypatch):
     monkeypatch.setenv("AMFL_PRECISION", "half")
     with pytest.raises(SystemExit) as exit_info:
         main(default_model=BUNDLED_MODEL)
-    assert "unknown precision 'half'; choose one of float32, bfloat16 (from AMFL_PRECISION)" in str(exit_info.value.code)
+    assert "unknown precision 'half'; choose one of auto, float32, bfloat16 (from AMFL_PRECISION)" in str(exit_info.value.code)
 
 
 def test_a_bad_amfl_model_is_named_in_the_message(tmp_path, monkeypatch):

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 import amfl.hub
+import amfl.models.precision
 from amfl.models import create_model
-from amfl.models.precision import PRECISIONS, check_precision, in_precision
+from amfl.models.precision import PRECISIONS, check_precision, choose_precision, in_precision, native_bfloat16
 from amfl.predict import main as predict_main
 from amfl.segmentation import PRECISION_ENV, Segmenter, resolve_precision
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
@@ -66,22 +67,43 @@ def test_the_segmenter_runs_bfloat16_traced_and_labels_like_float32(bundled):
     assert (labels == expected).mean() > 0.995
 
 
-def test_the_apps_precision_comes_from_the_variable_or_defaults_to_float32(monkeypatch):
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_is_bfloat16_only_on_a_cpu_with_native_bfloat16(monkeypatch, native):
+    monkeypatch.setattr(amfl.models.precision, "native_bfloat16", lambda: native)
+    assert choose_precision("auto") == ("bfloat16" if native else "float32")
+    assert choose_precision("float32") == "float32" and choose_precision("bfloat16") == "bfloat16"  # names are kept
+
+
+def test_native_bfloat16_follows_the_cpu_probes(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not native_bfloat16()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert native_bfloat16()
+
+
+def test_the_apps_precision_comes_from_the_variable_or_auto(monkeypatch):
+    monkeypatch.setattr(amfl.models.precision, "native_bfloat16", lambda: True)
     monkeypatch.delenv(PRECISION_ENV, raising=False)
-    assert resolve_precision() == "float32"
-    monkeypatch.setenv(PRECISION_ENV, "bfloat16")
     assert resolve_precision() == "bfloat16"
+    monkeypatch.setenv(PRECISION_ENV, "float32")
+    assert resolve_precision() == "float32"
+    monkeypatch.setattr(amfl.models.precision, "native_bfloat16", lambda: False)
+    monkeypatch.delenv(PRECISION_ENV)
+    assert resolve_precision() == "float32"
     monkeypatch.setenv(PRECISION_ENV, "half")
-    with pytest.raises(ValueError, match=r"unknown precision 'half'; choose one of float32, bfloat16 \(from AMFL_PRECISION\)"):
+    with pytest.raises(ValueError, match=r"unknown precision 'half'; choose one of auto, float32, bfloat16 \(from AMFL_PRECISION\)"):
         resolve_precision()
 
 
-def test_the_command_line_segments_in_bfloat16(tmp_path, capsys, restore_threads):
+def test_the_command_line_segments_in_bfloat16_or_auto(tmp_path, capsys, restore_threads):
     images = tmp_path / "in"
     images.mkdir()
     (images / "one.png").write_bytes(example_paths(1)[0].read_bytes())
     assert predict_main([str(images), str(tmp_path / "out"), "--model", str(BUNDLED_MODEL), "--precision", "bfloat16", "--quiet"]) == 0
     assert (tmp_path / "out" / "one_labels.png").is_file()
+    assert predict_main([str(images), str(tmp_path / "auto"), "--model", str(BUNDLED_MODEL), "--precision", "auto", "--quiet"]) == 0
+    assert (tmp_path / "auto" / "one_labels.png").is_file()
     with pytest.raises(SystemExit):
         predict_main([str(images), str(tmp_path / "out2"), "--precision", "half"])
     assert "invalid choice: 'half'" in capsys.readouterr().err
