@@ -38,7 +38,7 @@ MODEL_ENV = "AMFL_MODEL"
 THREADS_ENV = "AMFL_THREADS"
 #: Environment variable choosing the number format the app's network computes in (the CLI
 #: has --precision): one of :data:`amfl.models.precision.PRECISIONS`, or ``auto`` (the
-#: default): bfloat16 where the CPU computes it natively, which meets the 25 ms per crop goal.
+#: default): bfloat16 where the CPU computes it natively, about twice as fast there.
 PRECISION_ENV = "AMFL_PRECISION"
 #: One thread per request: on a small shared CPU a second OpenMP thread of this small
 #: network mostly waits (25x slower at 128 x 128 on a busy 2-core machine), and a web
