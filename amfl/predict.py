@@ -110,8 +110,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads for the network")
     parser.add_argument("--precision", choices=SETTINGS, default=PRECISIONS[0],
-                        help="number format of the network (bfloat16: faster on CPUs with native bfloat16; "
-                        "auto: bfloat16 only on those; default float32, the format of the model cards' scores)")
+                        help="number format of the network (default float32; auto: bfloat16 where the CPU has it natively)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no notes and no summaries")
     args = parser.parse_args(argv)
     _check_args(parser, args)
