@@ -1,0 +1,138 @@
+"""Where a model's errors on the real pairs lie: a diagnostic for choosing the next lever.
+
+    python -m amfl.real_errors [--model space/model] [--split validation] [--out FILE]
+
+Every truth chromosome pixel of a pair (:mod:`amfl.data.real_pairs`) ends in one outcome:
+right, missed (called background), misnamed (called the other chromosome), overlap painted
+(called overlap where the truth has one chromosome) or overlap missed (called one chromosome
+where the truth has both). Background called chromosome is counted beside them. Shares are
+of all truth chromosome pixels of a kind of pair and input.
+
+Two naming what-ifs follow, as mean Dice per pair. "Best naming": each pair's labels 1 and
+2 swapped wherever that scores better, the ceiling of any rule that names whole
+chromosomes. "Named by area": the truth's own rule applied to the prediction, each
+connected part with overlap named so that label 1 is the smaller (overlap counted in both).
+The default split is validation, so that a lever is chosen without reading the test pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
+from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
+from amfl.data.sources import SourceError
+from amfl.markdown import markdown_table
+from amfl.metrics import score_batch
+from amfl.real_scoring import REAL_INPUTS, RealPredictions, predict_real_pairs
+from amfl.segmentation import FIRST, OVERLAP, SECOND, Segmenter, limit_threads
+
+#: Pixel outcomes, in the order of the table; all but the last are shares of truth chromosome pixels.
+OUTCOMES = ("right", "missed", "misnamed", "overlap painted", "overlap missed", "background painted")
+
+
+def pixel_outcomes(predicted: np.ndarray, truth: np.ndarray) -> dict[str, int]:
+    """Pixel counts of each outcome of :data:`OUTCOMES`, and ``chromosome`` (truth > 0)."""
+    chromosome = truth > 0
+    single = (truth == FIRST) | (truth == SECOND)
+    named = (predicted == FIRST) | (predicted == SECOND)
+    return {
+        "right": int((chromosome & (predicted == truth)).sum()),
+        "missed": int((chromosome & (predicted == 0)).sum()),
+        "misnamed": int((single & named & (predicted != truth)).sum()),
+        "overlap painted": int((single & (predicted == OVERLAP)).sum()),
+        "overlap missed": int(((truth == OVERLAP) & named).sum()),
+        "background painted": int(((truth == 0) & (predicted > 0)).sum()),
+        "chromosome": int(chromosome.sum()),
+    }
+
+
+def swap_names(labels: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """``labels`` with chromosomes 1 and 2 exchanged (only inside ``where``, if given)."""
+    inside = np.ones(labels.shape, bool) if where is None else where
+    swapped = labels.copy()
+    swapped[inside & (labels == FIRST)] = SECOND
+    swapped[inside & (labels == SECOND)] = FIRST
+    return swapped
+
+
+def name_by_area(labels: np.ndarray) -> np.ndarray:
+    """Each connected part that holds overlap renamed, if needed, so that label 1 is the
+    smaller chromosome by area with the overlap counted in both (how the truth is named)."""
+    parts, count = ndimage.label(labels > 0)
+    named = labels
+    for part in range(1, count + 1):
+        inside = parts == part
+        if not (labels[inside] == OVERLAP).any():
+            continue
+        if (labels[inside] == FIRST).sum() > (labels[inside] == SECOND).sum():
+            named = swap_names(named, inside)
+    return named
+
+
+def _dice(predicted: np.ndarray, truth: np.ndarray) -> float:
+    return score_batch(predicted[None], truth[None]).means["dice"]
+
+
+def error_rows(predictions: RealPredictions) -> list[dict[str, object]]:
+    """One row per kind of pair and input: pairs, outcome shares (percent), Dice as
+    predicted, with the best naming and named by area."""
+    rows = []
+    for kind in PAIR_KINDS:
+        chosen = [index for index, pair in enumerate(predictions.pairs) if pair.cluster.kind == kind]
+        for source in REAL_INPUTS:
+            pairs = [(predictions.labels[source][index], predictions.pairs[index].labels) for index in chosen]
+            if not pairs:
+                continue
+            counts = [pixel_outcomes(predicted, truth) for predicted, truth in pairs]
+            total = sum(count["chromosome"] for count in counts)
+            rows.append({
+                "kind": kind, "input": source, "pairs": len(pairs),
+                **{name: 100 * sum(count[name] for count in counts) / total for name in OUTCOMES},
+                "dice": float(np.mean([_dice(p, t) for p, t in pairs])),
+                "dice best naming": float(np.mean([max(_dice(p, t), _dice(swap_names(p), t)) for p, t in pairs])),
+                "dice named by area": float(np.mean([_dice(name_by_area(p), t) for p, t in pairs])),
+            })
+    return rows
+
+
+def render(rows: list[dict[str, object]]) -> str:
+    """The rows as a markdown table, numbers to one decimal."""
+    header = list(rows[0])
+    cells = [[f"{value:.1f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
+    return markdown_table(header, cells)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="space/model", help="model folder or Hub id (default space/model)")
+    parser.add_argument("--split", default="validation", choices=CASE_SPLIT_NAMES, help="case split of the pairs")
+    parser.add_argument("--adir", type=Path, default=None, help="ADIR metaphase folder (default $AMFL_ADIR or the shared data)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default $AMFL_THREADS or 1)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    limit_threads(args.threads)
+    try:
+        pairs = extract_real_pairs(list_metaphases(args.adir), progress=False).select(split=args.split)
+    except SourceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    table = render(error_rows(predict_real_pairs(args.model, Segmenter.from_pretrained(args.model), pairs)))
+    print(table)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

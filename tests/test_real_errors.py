@@ -1,0 +1,74 @@
+"""The real-pair error breakdown counts each pixel outcome once and its naming what-ifs
+rename the right parts."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from amfl.real_errors import OUTCOMES, error_rows, main, name_by_area, pixel_outcomes, render, swap_names
+from amfl.real_scoring import RealPredictions
+
+
+def _pair_truth() -> np.ndarray:
+    """A 6 x 8 truth: chromosome 1 (8 px), chromosome 2 (12 px) sharing 4 overlap pixels."""
+    truth = np.zeros((6, 8), np.uint8)
+    truth[1:5, 1:3] = 1
+    truth[1:5, 4:7] = 2
+    truth[1:5, 3] = 3
+    return truth
+
+
+def test_pixel_outcomes_count_each_kind_of_error():
+    truth = _pair_truth()
+    predicted = truth.copy()
+    predicted[1, 1] = 0  # missed
+    predicted[2, 1] = 2  # misnamed
+    predicted[3, 1] = 3  # overlap painted
+    predicted[1, 3] = 2  # overlap missed
+    predicted[0, 0] = 1  # background painted
+    counts = pixel_outcomes(predicted, truth)
+    assert counts == {
+        "right": 24 - 4, "missed": 1, "misnamed": 1, "overlap painted": 1, "overlap missed": 1,
+        "background painted": 1, "chromosome": 24,
+    }
+    assert sum(counts[name] for name in OUTCOMES[:-1]) == counts["chromosome"]
+
+
+def test_swap_names_only_inside_the_given_region():
+    labels = np.array([[1, 2, 3, 0], [1, 2, 3, 0]], np.uint8)
+    assert swap_names(labels).tolist() == [[2, 1, 3, 0], [2, 1, 3, 0]]
+    top = np.array([[True] * 4, [False] * 4])
+    assert swap_names(labels, top).tolist() == [[2, 1, 3, 0], [1, 2, 3, 0]]
+
+
+def test_name_by_area_renames_parts_with_overlap_whose_first_chromosome_is_larger():
+    wrong = swap_names(_pair_truth())  # label 1 now the larger chromosome
+    assert np.array_equal(name_by_area(wrong), _pair_truth())
+    assert np.array_equal(name_by_area(_pair_truth()), _pair_truth())
+    touching = np.zeros((4, 8), np.uint8)
+    touching[1:3, 0:5], touching[1:3, 5:7] = 1, 2  # no overlap: left as predicted
+    assert np.array_equal(name_by_area(touching), touching)
+    both = np.concatenate([wrong, np.zeros((1, 8), np.uint8), touching])
+    assert np.array_equal(name_by_area(both), np.concatenate([_pair_truth(), np.zeros((1, 8), np.uint8), touching]))
+
+
+def _predictions(labels: np.ndarray) -> RealPredictions:
+    pair = SimpleNamespace(cluster=SimpleNamespace(kind="overlapping"), labels=_pair_truth())
+    return RealPredictions("model", [pair], {"raw": [labels], "masked": [_pair_truth()]})
+
+
+def test_error_rows_score_a_swapped_prediction_and_its_repairs():
+    rows = {row["input"]: row for row in error_rows(_predictions(swap_names(_pair_truth())))}
+    assert set(rows) == {"raw", "masked"}  # no touching pairs: no touching rows
+    raw, masked = rows["raw"], rows["masked"]
+    assert raw["misnamed"] == pytest.approx(100 * 20 / 24) and raw["right"] == pytest.approx(100 * 4 / 24)
+    assert raw["dice"] == pytest.approx(50)  # background and overlap right, both chromosomes wrong
+    assert raw["dice best naming"] == pytest.approx(100) and raw["dice named by area"] == pytest.approx(100)
+    assert masked["right"] == pytest.approx(100) and masked["dice"] == pytest.approx(100)
+    assert render(list(rows.values())).splitlines()[2].startswith("| overlapping | raw | 1 | 16.7 |")
+
+
+def test_main_without_the_adir_folder_says_where_to_point_it(tmp_path, capsys):
+    assert main(["--adir", str(tmp_path)]) == 2
+    assert "not the ADIR metaphase folder" in capsys.readouterr().err
