@@ -75,16 +75,23 @@ def write_interpolations(start: Path, tuned: Path, weights: list[float], out: Pa
 def read_run_config(run_dir: Path, start: Path) -> TrainConfig:
     """The config of the training run in ``run_dir``, whose validation sets score the sweep.
 
-    Raises ValueError when ``start`` preprocesses images differently from that run (every
-    interpolated folder gets the start's preprocessing), as its validation scores would then
-    not mean anything; checked before any folder is written or any data loaded.
+    Raises ValueError when ``start`` prepares images or names its output differently from
+    that run (every interpolated folder gets the start's preprocessor), as its validation
+    scores would then not mean anything; checked before any folder is written or any data
+    loaded.
     """
     config_path = Path(run_dir) / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"--validate_run {run_dir} has no {CONFIG_FILE}: give the output_dir of a training run")
     config = TrainConfig(**json.loads(config_path.read_text("utf-8")))
-    if amfl.hub.load_preprocessor(start, amfl.hub.from_pretrained(start)) != training_preprocessor(config):
-        raise ValueError(f"{start} preprocesses images differently from the run in {run_dir}; its validation scores would not mean anything")
+    saved, run = amfl.hub.load_preprocessor(start, amfl.hub.from_pretrained(start)), training_preprocessor(config)
+    if saved != run:
+        differences = ", ".join(
+            f"{name} {value!r} against the run's {getattr(run, name)!r}"
+            for name, value in saved.to_dict().items() if getattr(run, name) != value
+        )
+        raise ValueError(f"{start} prepares images or names its output differently from the run in {run_dir} "
+                         f"({differences}); its validation scores would not mean anything")
     return config
 
 
@@ -100,7 +107,10 @@ def validate(folders: list[Path], weights: list[float], config: TrainConfig, pro
     scores = []
     for folder, weight in zip(folders, weights, strict=True):
         model = accelerator.prepare(amfl.hub.from_pretrained(folder))
-        dice = {name: evaluate(accelerator, model, loader, f"weight {weight:.2f} {name}", progress).means["dice"] for name, loader in loaders.items()}
+        dice = {
+            name: evaluate(accelerator, model, loader, f"weight {weight:.2f} {name}", progress, data.preprocessor.naming).means["dice"]
+            for name, loader in loaders.items()
+        }
         scores.append(WeightScore(weight, str(folder), dice))
     return scores
 

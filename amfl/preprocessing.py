@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from amfl.naming import NAMINGS
+
 #: The encoder halves the size four times, so inputs must be a multiple of this.
 SIZE_MULTIPLE = 16
 #: Network input side of the paper (Section III.A.1), pixels.
@@ -90,6 +92,10 @@ class Preprocessor:
         scaling: ``"per_image_max"`` divides each image by its own maximum, which makes
             8-, 12- and 16-bit inputs comparable and keeps the brighter overlap (grey sums
             over 255 in the Pommier data) within 0..1.
+        naming: how the output's chromosomes 1 and 2 are named (:mod:`amfl.naming`):
+            ``"network"`` as the network labels them (trained on the strict names),
+            ``"area"`` renamed so that 1 is the smaller (trained with ``--pair_naming free``).
+            The one step here on the way out, kept with the model for the same reason.
     """
 
     background: str = "border_median"
@@ -98,9 +104,11 @@ class Preprocessor:
     minimum_size: int = TRAINING_SIZE
     size_divisor: int = SIZE_MULTIPLE
     scaling: str = "per_image_max"
+    naming: str = "network"
 
     def __post_init__(self) -> None:
-        for name, choices in (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS)):
+        settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
+        for name, choices in settings:
             if getattr(self, name) not in choices:
                 raise ValueError(f"preprocessor {name} must be one of {choices}; got {getattr(self, name)!r}")
         for name in ("minimum_size", "size_divisor"):

@@ -11,7 +11,8 @@ of all truth chromosome pixels of a kind of pair and input.
 Two naming what-ifs follow, as mean Dice per pair. "Best naming": each pair's labels 1 and
 2 swapped wherever that scores better, the ceiling of any rule that names whole
 chromosomes. "Named by area": the truth's own rule applied to the prediction, each
-connected part with overlap named so that label 1 is the smaller (overlap counted in both).
+connected part with overlap named so that label 1 is the smaller (overlap counted in both;
+:func:`amfl.naming.name_by_area`).
 The default split is validation, so that a lever is chosen without reading the test pairs.
 """
 
@@ -22,15 +23,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
 from amfl.data.sources import SourceError
 from amfl.markdown import markdown_table
 from amfl.metrics import score_batch
+from amfl.naming import FIRST, OVERLAP, SECOND, name_by_area, swap_names
 from amfl.real_scoring import REAL_INPUTS, RealPredictions, predict_real_pairs
-from amfl.segmentation import FIRST, OVERLAP, SECOND, Segmenter, limit_threads
+from amfl.segmentation import Segmenter, limit_threads
 
 #: Pixel outcomes, in the order of the table; all but the last are shares of truth chromosome pixels.
 OUTCOMES = ("right", "missed", "misnamed", "overlap painted", "overlap missed", "background painted")
@@ -50,29 +51,6 @@ def pixel_outcomes(predicted: np.ndarray, truth: np.ndarray) -> dict[str, int]:
         "background painted": int(((truth == 0) & (predicted > 0)).sum()),
         "chromosome": int(chromosome.sum()),
     }
-
-
-def swap_names(labels: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
-    """``labels`` with chromosomes 1 and 2 exchanged (only inside ``where``, if given)."""
-    inside = np.ones(labels.shape, bool) if where is None else where
-    swapped = labels.copy()
-    swapped[inside & (labels == FIRST)] = SECOND
-    swapped[inside & (labels == SECOND)] = FIRST
-    return swapped
-
-
-def name_by_area(labels: np.ndarray) -> np.ndarray:
-    """Each connected part that holds overlap renamed, if needed, so that label 1 is the
-    smaller chromosome by area with the overlap counted in both (how the truth is named)."""
-    parts, count = ndimage.label(labels > 0)
-    named = labels
-    for part in range(1, count + 1):
-        inside = parts == part
-        if not (labels[inside] == OVERLAP).any():
-            continue
-        if (labels[inside] == FIRST).sum() > (labels[inside] == SECOND).sum():
-            named = swap_names(named, inside)
-    return named
 
 
 def _dice(predicted: np.ndarray, truth: np.ndarray) -> float:

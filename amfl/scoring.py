@@ -16,14 +16,17 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from amfl.metrics import BatchScores, score_batch
+from amfl.naming import NAMINGS, apply_naming
 
 
 @torch.no_grad()
 def predict_labels(
-    accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True
+    accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True,
+    naming: str = NAMINGS[0],
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) uint8 label maps (N, H, W) of every sample of a prepared ``loader``
-    of (images, labels) batches, on every process; the model is put in eval mode."""
+    of (images, labels) batches, on every process; the model is put in eval mode. The
+    predictions are named as ``naming`` says (the model's ``Preprocessor.naming``)."""
     model.eval()
     predicted, true = [], []
     batches = tqdm(loader, desc=description, leave=False, disable=not (progress and accelerator.is_main_process))
@@ -33,11 +36,12 @@ def predict_labels(
         pair = accelerator.gather_for_metrics((logits.argmax(dim=1).to(torch.uint8), labels.to(torch.uint8)))
         predicted.append(pair[0].cpu().numpy())
         true.append(pair[1].cpu().numpy())
-    return np.concatenate(predicted), np.concatenate(true)
+    return apply_naming(np.concatenate(predicted), naming), np.concatenate(true)
 
 
 def evaluate(
-    accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True
+    accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True,
+    naming: str = NAMINGS[0],
 ) -> BatchScores:
     """The paper's scores (``amfl.metrics.score_batch``) of ``model`` on a prepared loader."""
-    return score_batch(*predict_labels(accelerator, model, loader, description, progress))
+    return score_batch(*predict_labels(accelerator, model, loader, description, progress, naming))

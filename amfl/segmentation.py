@@ -20,6 +20,7 @@ import torch
 from amfl.metrics import NUM_CLASSES, score_batch
 from amfl.models.folding import fold_batch_norms
 from amfl.models.precision import AUTO, PRECISIONS, choose_precision, in_precision
+from amfl.naming import FIRST, OVERLAP, SECOND, apply_naming
 from amfl.pictures import difference_image, overlay, stretch_to_uint8
 from amfl.preprocessing import Preprocessor
 from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
@@ -44,8 +45,6 @@ PRECISION_ENV = "AMFL_PRECISION"
 #: network mostly waits (25x slower at 128 x 128 on a busy 2-core machine), and a web
 #: server runs requests side by side instead.
 DEFAULT_THREADS = 1
-#: Label values of the two chromosomes' exclusive parts and of their overlap.
-FIRST, SECOND, OVERLAP = 1, 2, 3
 #: Keys of :meth:`Segmentation.areas`: the four classes, then the two whole chromosomes.
 AREA_NAMES = (
     "background", "chromosome_1_only", "chromosome_2_only", "overlap", "chromosome_a",
@@ -168,7 +167,8 @@ class Segmenter:
     def segment_grey(self, grey: np.ndarray, notes: Sequence[str] = ()) -> Segmentation:
         """Segment a (H, W) grey image of either polarity. The preprocessing (background,
         polarity, scaling, padding) is of the whole image; on a large image only the network
-        runs in tiles (:meth:`is_large`)."""
+        runs in tiles (:meth:`is_large`). The labels are named as the model's preprocessor
+        says (:mod:`amfl.naming`)."""
         started = time.perf_counter()
         prepared = self.preprocessor.prepare(grey[None])
         if self.tiling.applies(prepared.images.shape[-2:]):
@@ -177,6 +177,7 @@ class Segmenter:
             batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
             probabilities = self.predict(batch)
             labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()
+        labels = apply_naming(labels, self.preprocessor.naming)
         seconds = time.perf_counter() - started
         light = bool(prepared.inverted[0])
         if light:

@@ -85,9 +85,9 @@ def test_bfloat16_scores_both_test_sets_in_bfloat16_and_says_so(tmp_path, tiny_m
     formats = {}
     real_predict, real_segmenter = amfl.evaluate.predict_labels, amfl.evaluate.Segmenter.from_pretrained
 
-    def predict(accelerator, model, *rest):
+    def predict(accelerator, model, *rest, **options):
         formats["test split"] = next(model.parameters()).dtype
-        return real_predict(accelerator, model, *rest)
+        return real_predict(accelerator, model, *rest, **options)
 
     def segmenter(folder, precision):
         loaded = real_segmenter(folder, precision)
@@ -127,9 +127,9 @@ def test_each_folder_is_scored_with_its_own_preprocessing(tmp_path, training_h5,
     images prepared its own way."""
     seen = {}
 
-    def recording_predict_labels(accelerator, model, loader, description, progress=True):
+    def recording_predict_labels(accelerator, model, loader, description, progress=True, naming="network"):
         seen[description] = torch.cat([images for images, _ in loader])
-        return predict_labels(accelerator, model, loader, description, progress)
+        return predict_labels(accelerator, model, loader, description, progress, naming)
 
     monkeypatch.setattr(amfl.evaluate, "predict_labels", recording_predict_labels)
     model = create_model("amfl-small", base_width=4)

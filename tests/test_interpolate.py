@@ -98,8 +98,19 @@ def test_a_start_with_other_preprocessing_is_refused(tmp_path, run_and_models, c
     code = main([str(start), str(tuned), "--weights", "0.5", "--out", str(tmp_path / "o"),
                  "--validate_run", str(config.output_dir), "--quiet"])
     assert code == 2
-    assert "preprocesses images differently from the run" in capsys.readouterr().err
+    assert "prepares images or names its output differently from the run" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_start_named_otherwise_than_the_run_is_refused(tmp_path, run_and_models, capsys):
+    config, start, tuned = run_and_models
+    saved = json.loads((start / "preprocessor_config.json").read_text())
+    saved["naming"] = "area"  # the run trained the strict names
+    (start / "preprocessor_config.json").write_text(json.dumps(saved))
+    code = main([str(start), str(tuned), "--weights", "0.5", "--out", str(tmp_path / "o"),
+                 "--validate_run", str(config.output_dir), "--quiet"])
+    assert code == 2
+    assert "naming 'area' against the run's 'network'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from amfl.real_errors import OUTCOMES, error_rows, main, name_by_area, pixel_outcomes, render, swap_names
+from amfl.naming import name_by_area, swap_names
+from amfl.real_errors import OUTCOMES, error_rows, main, pixel_outcomes, render
 from amfl.real_scoring import RealPredictions
 
 

@@ -7,6 +7,7 @@ Images go through ``amfl.data.protocol.model_arrays`` with the run's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from amfl.data.pairs import OverlapPairs
 from amfl.data.protocol import Splits, model_arrays, split_pairs
 from amfl.metrics import NUM_CLASSES
 from amfl.models import MODELS
+from amfl.naming import PAIR_NAMINGS
 from amfl.preprocessing import Preprocessor
 from amfl.training.augment import AUGMENTATIONS, PHOTOMETRIC, PHOTOMETRIC_PROBABILITY, random_crop
 from amfl.training.config import TrainConfig
@@ -70,10 +72,12 @@ class TrainingData:
 def training_preprocessor(config: TrainConfig) -> Preprocessor:
     """The preprocessing of a run: the defaults with ``--image_pad_value``, divisible as the
     chosen generator needs; when fine-tuning (``--init_from``), the one saved with the
-    starting model, which its weights were trained for (a different pad value is refused)."""
+    starting model, which its weights were trained for (a different pad value is refused).
+    Either way, the output is named as ``--pair_naming`` trains it (:mod:`amfl.naming`)."""
     model_class = MODELS[config.model].model_class
+    naming = PAIR_NAMINGS[config.pair_naming]
     if config.init_from is None:
-        return Preprocessor.for_model(model_class, pad_value=config.image_pad_value)
+        return Preprocessor.for_model(model_class, pad_value=config.image_pad_value, naming=naming)
     import amfl.hub
 
     saved = amfl.hub.load_preprocessor(config.init_from, model_class)
@@ -83,7 +87,7 @@ def training_preprocessor(config: TrainConfig) -> Preprocessor:
             f"(its {amfl.hub.PREPROCESSOR_FILE}), this run asks for {config.image_pad_value:g}; "
             f"fine-tuning keeps the model's preprocessing: pass --image_pad_value {saved.pad_value:g}"
         )
-    return saved
+    return dataclasses.replace(saved, naming=naming)
 
 
 def load_training_data(config: TrainConfig, progress: bool = True) -> TrainingData:

@@ -110,7 +110,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         discriminator, discriminator_optimizer = accelerator.prepare(discriminator, discriminator_optimizer)
     step = AdversarialStep(
         accelerator, generator, generator_optimizer, segmentation_loss, discriminator,
-        discriminator_optimizer, config.lambda_segmentation, config.channels_last,
+        discriminator_optimizer, config.lambda_segmentation, config.channels_last, config.pair_naming == "free",
     )
 
     run_state = state.TrainerState()
@@ -120,10 +120,12 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         accelerator.print(f"resuming after epoch {run_state.epochs_done} from {checkpoint}")
     accelerator.init_trackers(TRACKER_PROJECT, config=_tracker_config(config))
 
+    naming = data.preprocessor.naming
+
     def score_and_keep(epoch: int, started: float, losses: dict[str, float]) -> None:
         """Validate the generator after ``epoch``, keep it when best, log and print it."""
         validation = {
-            name: evaluate(accelerator, generator, loader, f"validation {name} {epoch}", progress).means
+            name: evaluate(accelerator, generator, loader, f"validation {name} {epoch}", progress, naming).means
             for name, loader in validation_loaders.items()
         }
         selection_dice = sum(means["dice"] for means in validation.values()) / len(validation)
@@ -200,7 +202,7 @@ def _finish(
     best = amfl.hub.from_pretrained(folder)
     accelerator.unwrap_model(generator).load_state_dict(best.state_dict())
     identical = replicas_agree(accelerator, generator)
-    scores = evaluate(accelerator, generator, test_loader, "test", not config.quiet)
+    scores = evaluate(accelerator, generator, test_loader, "test", not config.quiet, data.preprocessor.naming)
     if accelerator.is_main_process:
         run = {
             "best_epoch": run_state.best_epoch, "epochs_trained": run_state.epochs_done,

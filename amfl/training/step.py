@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from amfl.losses import LSGANLoss
 from amfl.metrics import NUM_CLASSES
+from amfl.naming import names_following_prediction
 
 #: Steps between two checks of the running losses. Each check makes the host wait for the
 #: device (and, under DDP, for the other processes); a NaN is caught at most this many steps
@@ -55,6 +56,9 @@ class AdversarialStep:
     discriminator_optimizer: torch.optim.Optimizer | None = None
     lambda_segmentation: float = 10.0
     channels_last: bool = False
+    #: ``--pair_naming free``: each sample's chromosome names follow the prediction
+    #: (:func:`amfl.naming.names_following_prediction`) in both losses.
+    free_naming: bool = False
 
     def __post_init__(self) -> None:
         self.gan_loss = LSGANLoss()
@@ -64,6 +68,8 @@ class AdversarialStep:
             images = images.contiguous(memory_format=torch.channels_last)
         with self.accelerator.autocast():
             logits = self.generator(images).float()
+        if self.free_naming:
+            labels = names_following_prediction(labels, logits)
         losses: dict[str, Tensor] = {}
         if self.discriminator is not None:
             losses["discriminator"] = self._update_discriminator(images, labels, logits.softmax(dim=1).detach())
