@@ -13,6 +13,7 @@ Two naming what-ifs follow, as mean Dice per pair. "Best naming": each pair's la
 chromosomes. "Named by area": the truth's own rule applied to the prediction, each
 connected part with overlap named so that label 1 is the smaller (overlap counted in both;
 :func:`amfl.naming.name_by_area`).
+
 The default split is validation, so that a lever is chosen without reading the test pairs.
 """
 
