@@ -230,8 +230,8 @@ def script_validation(monkeypatch, dice_of) -> None:
     """Make the loop's validation Dice ``dice_of(set name, epoch)``; test scores stay real."""
     real_evaluate = loop.evaluate
 
-    def scripted(accelerator, generator, loader, description, progress):
-        scores = real_evaluate(accelerator, generator, loader, description, progress)
+    def scripted(accelerator, generator, loader, description, progress, naming):
+        scores = real_evaluate(accelerator, generator, loader, description, progress, naming)
         if not description.startswith("validation "):
             return scores
         _, name, epoch = description.split()
