@@ -152,6 +152,26 @@ def test_init_from_starts_the_generator_from_a_saved_model(tmp_path, training_h5
     assert convolutions and all(torch.equal(trained[key], expected[key]) for key in convolutions)
 
 
+def test_keep_epoch_models_saves_the_start_and_every_epoch_as_a_model_folder(tmp_path, training_h5):
+    saved = create_model("amfl-small", base_width=4)
+    saved.save_pretrained(tmp_path / "pretrained")
+    config = tiny_config(tmp_path / "run", training_h5, "--epochs", "2", "--keep_epoch_models",
+                         "--init_from", str(tmp_path / "pretrained"))
+    train(config, tiny_data(config))
+    folders = sorted(path.name for path in (tmp_path / "run" / "epoch_models").iterdir())
+    assert folders == ["epoch_0000", "epoch_0001", "epoch_0002"]
+    start = amfl.hub.from_pretrained(tmp_path / "run" / "epoch_models" / "epoch_0000").state_dict()
+    assert all(torch.equal(start[key], value) for key, value in saved.state_dict().items() if value.dim() == 4)
+    last = amfl.hub.from_pretrained(tmp_path / "run" / "epoch_models" / "epoch_0002").state_dict()
+    checkpoint = load_file(tmp_path / "run" / "checkpoints" / "epoch_0002" / "model.safetensors")
+    assert set(last) == set(checkpoint) and all(torch.equal(last[key], checkpoint[key]) for key in checkpoint)
+    assert not torch.equal(last["head.weight"], start["head.weight"])
+    assert (tmp_path / "run" / "epoch_models" / "epoch_0001" / PREPROCESSOR_FILE).is_file()
+    plain = tiny_config(tmp_path / "plain", training_h5, "--epochs", "1")
+    train(plain, tiny_data(plain))
+    assert not (tmp_path / "plain" / "epoch_models").exists()
+
+
 def test_init_from_keeps_the_starting_models_preprocessing(tmp_path, training_h5):
     create_model("amfl-small", base_width=4).save_pretrained(tmp_path / "pretrained")
     Preprocessor(pad_value=255).save(tmp_path / "pretrained")

@@ -79,6 +79,7 @@ class TrainConfig:
     # Output.
     output_dir: Path = _option(Path("runs/amfl"), "folder for checkpoints, logs, the model and metrics")
     resume: bool = _option(False, "continue from the newest checkpoint in output_dir")
+    keep_epoch_models: bool = _option(False, "also save every epoch's generator (epoch 0: the starting model of a fine-tune) as a from_pretrained folder under output_dir/epoch_models/, for choosing or interpolating later; the checkpoints keep only the last two epochs")
     push_to_hub: bool = _option(False, "upload the model folder (and dataset card) when done")
     hub_model_id: str | None = _option(None, "Hub model repository, e.g. user/amfl-nestedunet")
     hub_dataset_id: str | None = _option(None, "Hub dataset repository to push the exported dataset to")

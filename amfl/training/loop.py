@@ -132,8 +132,12 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         if epoch == 0 and config.hold_pommier:
             run_state.main_floor = validation[MAIN_VALIDATION]["dice"]
         improved = run_state.record(epoch, selection_dice, validation[MAIN_VALIDATION]["dice"])
-        if improved and accelerator.is_main_process:
-            publish.save_model(accelerator.unwrap_model(generator), config, data.preprocessor, None, "")
+        if accelerator.is_main_process:
+            unwrapped = accelerator.unwrap_model(generator)
+            if improved:
+                publish.save_model(unwrapped, config, data.preprocessor, None, "")
+            if config.keep_epoch_models:
+                publish.save_model(unwrapped, config, data.preprocessor, None, "", publish.epoch_model_dir(config, epoch))
         record = {
             "epoch": epoch, "seconds": round(time.perf_counter() - started, 3), "loss": losses,
             **{_validation_key(name): means for name, means in validation.items()},

@@ -16,6 +16,8 @@ from amfl.training.config import TrainConfig
 
 METRICS_FILE = "metrics.json"
 MODEL_DIR = "model"
+#: ``--keep_epoch_models``: one model folder per epoch, ``epoch_NNNN``, under this folder.
+EPOCH_MODELS_DIR = "epoch_models"
 DATASET_CARD_DIR = "dataset_card"
 #: Name the model card gives the data when it was not pushed to a Hub dataset repository.
 LOCAL_DATASET_NAME = "pommier-lowres-13434-overlapping-pairs"
@@ -23,6 +25,10 @@ LOCAL_DATASET_NAME = "pommier-lowres-13434-overlapping-pairs"
 
 def model_dir(config: TrainConfig) -> Path:
     return config.output_dir / MODEL_DIR
+
+
+def epoch_model_dir(config: TrainConfig, epoch: int) -> Path:
+    return config.output_dir / EPOCH_MODELS_DIR / f"epoch_{epoch:04d}"
 
 
 def dataset_name(config: TrainConfig) -> str:
@@ -47,11 +53,13 @@ def write_metrics(config: TrainConfig, scores: BatchScores, run: dict[str, Any])
 
 
 def save_model(
-    generator: Any, config: TrainConfig, preprocessor: Preprocessor, scores: BatchScores | None, command: str
+    generator: Any, config: TrainConfig, preprocessor: Preprocessor, scores: BatchScores | None, command: str,
+    folder: Path | None = None,
 ) -> Path:
-    """The generator as a ``from_pretrained`` folder with the preprocessing it was trained
-    with; its card carries ``scores`` when given."""
-    folder = model_dir(config)
+    """The generator as a ``from_pretrained`` folder (the run's ``model/`` unless ``folder``
+    is given) with the preprocessing it was trained with; its card carries ``scores`` when
+    given."""
+    folder = model_dir(config) if folder is None else folder
     evaluations = [] if scores is None else [CardEvaluation(dataset_name(config), scores.summary(), command)]
     generator.save_pretrained(folder, model_card_kwargs={"evaluations": evaluations})
     preprocessor.save(folder)
