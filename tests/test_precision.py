@@ -12,7 +12,9 @@ from torch import nn
 import amfl.hub
 import amfl.models.precision
 from amfl.models import create_model
-from amfl.models.precision import PRECISIONS, check_precision, choose_precision, in_precision, native_bfloat16
+from amfl.models.precision import (
+    PRECISIONS, check_precision, choose_precision, in_precision, native_bfloat16, warn_if_bfloat16_is_emulated,
+)
 from amfl.predict import main as predict_main
 from amfl.segmentation import PRECISION_ENV, Segmenter, resolve_precision
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
@@ -72,6 +74,20 @@ def test_auto_is_bfloat16_only_on_a_cpu_with_native_bfloat16(monkeypatch, native
     monkeypatch.setattr(amfl.models.precision, "native_bfloat16", lambda: native)
     assert choose_precision("auto") == ("bfloat16" if native else "float32")
     assert choose_precision("float32") == "float32" and choose_precision("bfloat16") == "bfloat16"  # names are kept
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_training_in_bfloat16_warns_only_where_the_cpu_emulates_it(monkeypatch, recwarn, native):
+    monkeypatch.setattr(amfl.models.precision, "native_bfloat16", lambda: native)
+    warn_if_bfloat16_is_emulated("no", torch.device("cpu"))
+    warn_if_bfloat16_is_emulated("bf16", torch.device("cuda"))
+    assert not recwarn.list
+    warn_if_bfloat16_is_emulated("bf16", torch.device("cpu"))
+    messages = [str(warning.message) for warning in recwarn.list]
+    if native:
+        assert not messages
+    else:
+        assert len(messages) == 1 and "bfloat16 is emulated here" in messages[0]
 
 
 def test_native_bfloat16_follows_the_cpu_probes(monkeypatch):

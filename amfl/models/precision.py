@@ -9,6 +9,8 @@ measured in, and the app asks for :data:`AUTO`: bfloat16 only where the CPU has 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -34,6 +36,19 @@ def native_bfloat16() -> bool:
     is bfloat16 the faster format."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def warn_if_bfloat16_is_emulated(mixed_precision: str, device: torch.device) -> None:
+    """Warn when training autocasts to bfloat16 on a CPU that emulates it: there each step
+    took ten times as long as in float32 (``benchmarks/bench_training.py``, the width-16
+    small generator on a 2-core AVX2 CPU, ``results/real-image/README.md``, stop 30)."""
+    if mixed_precision == "bf16" and device.type == "cpu" and not native_bfloat16():
+        warnings.warn(
+            f"--mixed_precision bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX; this one has "
+            f"{torch.backends.cpu.get_cpu_capability()}): bfloat16 is emulated here and training runs "
+            "many times slower than in float32; leave --mixed_precision out on this machine",
+            stacklevel=2,
+        )
 
 
 def choose_precision(setting: str) -> str:

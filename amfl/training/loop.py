@@ -28,6 +28,7 @@ from amfl.data.protocol import OVERLAP_LABEL
 from amfl.losses import create_loss, inverse_frequency_weights
 from amfl.metrics import NUM_CLASSES, BatchScores
 from amfl.models import NestedUNet, create_discriminator, create_model
+from amfl.models.precision import warn_if_bfloat16_is_emulated
 from amfl.models.widening import widen_nested_unet
 from amfl.scoring import evaluate
 from amfl.training import publish, state
@@ -66,6 +67,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )
     set_seed(config.seed)
+    warn_if_bfloat16_is_emulated(config.mixed_precision, accelerator.device)
     progress = not config.quiet
     # Everything that can refuse the run's inputs comes before the first write to
     # output_dir, so a refused run leaves that folder (new or a previous run's) as it was.
