@@ -5,6 +5,7 @@ run about twice as fast in bfloat16, and the bundled model's scores move by hund
 point (``results/precision/``). Elsewhere bfloat16 is emulated and can be slower. So the
 command line and the evaluation default to float32, the format the model cards' scores are
 measured in, and the app asks for :data:`AUTO`: bfloat16 only where the CPU has it natively.
+The trainer warns for the same reason when its bfloat16 autocast would be emulated.
 """
 
 from __future__ import annotations
