@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from amfl.naming import name_by_area, swap_names
-from amfl.real_errors import OUTCOMES, error_rows, main, pixel_outcomes, render
+from amfl.real_errors import OUTCOMES, comparison_rows, error_rows, main, parse_args, pixel_outcomes, render
 from amfl.real_scoring import RealPredictions
 
 
@@ -68,6 +68,47 @@ def test_error_rows_score_a_swapped_prediction_and_its_repairs():
     assert raw["dice best naming"] == pytest.approx(100) and raw["dice named by area"] == pytest.approx(100)
     assert masked["right"] == pytest.approx(100) and masked["dice"] == pytest.approx(100)
     assert render(list(rows.values())).splitlines()[2].startswith("| overlapping | raw | 1 | 16.7 |")
+
+
+def _two_case_pairs() -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(cluster=SimpleNamespace(kind="overlapping", case=case), labels=_pair_truth())
+        for case in ("a", "a", "b")
+    ]
+
+
+def _two_case_predictions(pairs: list[SimpleNamespace], raw: list[np.ndarray]) -> RealPredictions:
+    return RealPredictions("model", pairs, {"raw": raw, "masked": [_pair_truth()] * 3})
+
+
+def test_comparison_rows_give_each_model_its_dice_and_the_difference():
+    right, swapped = _pair_truth(), swap_names(_pair_truth())
+    pairs = _two_case_pairs()
+    better = _two_case_predictions(pairs, [right, right, right])
+    worse = _two_case_predictions(pairs, [swapped, right, swapped])
+    rows = {row["input"]: row for row in comparison_rows(better, worse, draws=200)}
+    raw = rows["raw"]
+    assert (raw["cases"], raw["pairs"]) == (2, 3)
+    assert raw["dice"] == pytest.approx(100) and raw["dice against"] == pytest.approx(100 * 2 / 3)
+    assert raw["difference"] == pytest.approx(100 / 3)
+    assert raw["95% low"] == pytest.approx(25) and raw["95% high"] == pytest.approx(50)  # case a: +25 a pair, b: +50
+    assert rows["masked"]["difference"] == pytest.approx(0)
+
+
+def test_comparison_rows_refuse_different_pairs():
+    with pytest.raises(ValueError, match="same pairs"):
+        comparison_rows(*(_two_case_predictions(_two_case_pairs(), [_pair_truth()] * 3) for _ in range(2)))
+
+
+def test_draws_below_one_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--draws", "0"])
+    assert "--draws must be 1 or more" in capsys.readouterr().err
+
+
+def test_main_names_a_missing_model_before_any_work(tmp_path, capsys):
+    assert main(["--against", str(tmp_path / "missing")]) == 2
+    assert "cannot load model" in capsys.readouterr().err
 
 
 def test_main_without_the_adir_folder_says_where_to_point_it(tmp_path, capsys):
