@@ -91,7 +91,7 @@ def test_comparison_rows_give_each_model_its_dice_and_the_difference():
     assert (raw["cases"], raw["pairs"]) == (2, 3)
     assert raw["dice"] == pytest.approx(100) and raw["dice against"] == pytest.approx(100 * 2 / 3)
     assert raw["difference"] == pytest.approx(100 / 3)
-    assert raw["95% low"] == pytest.approx(25) and raw["95% high"] == pytest.approx(50)  # case a: +25 a pair, b: +50
+    assert raw["95% low"] == pytest.approx(25) and raw["95% high"] == pytest.approx(50)  # case a averages +25 a pair, case b +50
     assert rows["masked"]["difference"] == pytest.approx(0)
 
 
