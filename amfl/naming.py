@@ -21,7 +21,9 @@ FIRST, SECOND, OVERLAP = 1, 2, 3
 #: ``Preprocessor.naming`` choices: the network's labels as they are, or renamed by area.
 NAMINGS = ("network", "area")
 #: ``--pair_naming`` choices of training, and the output naming each one asks for.
-PAIR_NAMINGS = {"strict": "network", "free": "area"}
+#: ``free_overlapping`` frees the names of samples whose truth has overlap only: naming by
+#: area renames just those parts at inference, so a touching pair keeps its strict names.
+PAIR_NAMINGS = {"strict": "network", "free": "area", "free_overlapping": "area"}
 
 
 def swap_names(labels: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
@@ -58,13 +60,17 @@ def apply_naming(labels: np.ndarray, naming: str) -> np.ndarray:
     return np.stack([name_by_area(one) for one in flat]).reshape(labels.shape)
 
 
-def names_following_prediction(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+def names_following_prediction(labels: torch.Tensor, logits: torch.Tensor, overlapping_only: bool = False) -> torch.Tensor:
     """Training targets (N, H, W) with each sample's chromosomes 1 and 2 exchanged where the
     prediction (logits (N, C, H, W), not differentiated) agrees more with the exchange: the
-    sum of the predicted probability of each pixel's truth name, per sample, for both namings."""
+    sum of the predicted probability of each pixel's truth name, per sample, for both namings.
+    ``overlapping_only`` leaves samples without overlap in their truth as they are."""
     probabilities = logits.detach().softmax(dim=1)
     first, second = labels == FIRST, labels == SECOND
     as_given = (probabilities[:, FIRST] * first + probabilities[:, SECOND] * second).sum(dim=(1, 2))
     exchanged = (probabilities[:, SECOND] * first + probabilities[:, FIRST] * second).sum(dim=(1, 2))
     swapped = torch.where(first, SECOND, torch.where(second, FIRST, labels))
-    return torch.where((exchanged > as_given)[:, None, None], swapped, labels)
+    follow = exchanged > as_given
+    if overlapping_only:
+        follow &= (labels == OVERLAP).flatten(1).any(dim=1)
+    return torch.where(follow[:, None, None], swapped, labels)

@@ -43,6 +43,16 @@ def test_training_targets_follow_the_naming_the_prediction_agrees_with():
     assert torch.equal(followed == 3, truth == 3) and torch.equal(followed == 0, truth == 0)
 
 
+def test_only_samples_with_overlap_follow_the_prediction_when_asked():
+    touching = np.where(_misnamed() == 3, 0, _misnamed()).astype(np.uint8)  # the same pair, no overlap
+    truth = torch.from_numpy(np.stack([_misnamed(), touching])).long()
+    prediction = torch.cat([_logits_for(swap_names(_misnamed())), _logits_for(swap_names(touching))])
+    followed = names_following_prediction(truth, prediction, overlapping_only=True)
+    assert np.array_equal(followed[0].numpy(), swap_names(_misnamed()))  # overlap: names follow
+    assert torch.equal(followed[1], truth[1])  # touching: the truth's names kept
+    assert np.array_equal(names_following_prediction(truth, prediction)[1].numpy(), swap_names(touching))
+
+
 def test_output_named_by_area_per_image_and_only_when_asked():
     batch = np.stack([_misnamed(), swap_names(_misnamed())])
     assert apply_naming(batch, "network") is batch
@@ -96,11 +106,12 @@ def test_scoring_names_the_predictions_as_asked():
     assert np.array_equal(by_area[0], swap_names(_misnamed())) and np.array_equal(truth[0], _misnamed())
 
 
-def test_a_free_naming_run_saves_a_model_named_by_area(tmp_path, training_h5):
+@pytest.mark.parametrize("pair_naming", ["free", "free_overlapping"])
+def test_a_free_naming_run_saves_a_model_named_by_area(tmp_path, training_h5, pair_naming):
     create_model("amfl-small", base_width=4).save_pretrained(tmp_path / "strict")
     Preprocessor().save(tmp_path / "strict")
-    config = tiny_config(tmp_path / "run", training_h5, "--epochs", "1", "--no-gan", "--pair_naming", "free",
+    config = tiny_config(tmp_path / "run", training_h5, "--epochs", "1", "--no-gan", "--pair_naming", pair_naming,
                          "--init_from", str(tmp_path / "strict"))
     result = train(config, tiny_data(config))
     assert Preprocessor.read(result.model_dir / PREPROCESSOR_FILE).naming == "area"
-    assert json.loads((result.model_dir / "training_config.json").read_text())["pair_naming"] == "free"
+    assert json.loads((result.model_dir / "training_config.json").read_text())["pair_naming"] == pair_naming

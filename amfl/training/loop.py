@@ -112,7 +112,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         discriminator, discriminator_optimizer = accelerator.prepare(discriminator, discriminator_optimizer)
     step = AdversarialStep(
         accelerator, generator, generator_optimizer, segmentation_loss, discriminator,
-        discriminator_optimizer, config.lambda_segmentation, config.channels_last, config.pair_naming == "free",
+        discriminator_optimizer, config.lambda_segmentation, config.channels_last, config.pair_naming,
     )
 
     run_state = state.TrainerState()

@@ -56,9 +56,10 @@ class AdversarialStep:
     discriminator_optimizer: torch.optim.Optimizer | None = None
     lambda_segmentation: float = 10.0
     channels_last: bool = False
-    #: ``--pair_naming free``: each sample's chromosome names follow the prediction
-    #: (:func:`amfl.naming.names_following_prediction`) in both losses.
-    free_naming: bool = False
+    #: ``--pair_naming``: with ``free`` each sample's chromosome names follow the prediction
+    #: (:func:`amfl.naming.names_following_prediction`) in both losses; with
+    #: ``free_overlapping`` only the names of samples with overlap do.
+    pair_naming: str = "strict"
 
     def __post_init__(self) -> None:
         self.gan_loss = LSGANLoss()
@@ -68,8 +69,8 @@ class AdversarialStep:
             images = images.contiguous(memory_format=torch.channels_last)
         with self.accelerator.autocast():
             logits = self.generator(images).float()
-        if self.free_naming:
-            labels = names_following_prediction(labels, logits)
+        if self.pair_naming != "strict":
+            labels = names_following_prediction(labels, logits, overlapping_only=self.pair_naming == "free_overlapping")
         losses: dict[str, Tensor] = {}
         if self.discriminator is not None:
             losses["discriminator"] = self._update_discriminator(images, labels, logits.softmax(dim=1).detach())
