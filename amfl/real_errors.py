@@ -96,6 +96,7 @@ def comparison_rows(
     per-pair difference (``predictions`` minus ``against``) with its case-bootstrap interval."""
     if [id(pair) for pair in predictions.pairs] != [id(pair) for pair in against.pairs]:
         raise ValueError("the two models must be scored on the same pairs")
+    dice = {source: (predictions.dice(source), against.dice(source)) for source in REAL_INPUTS}
     rows = []
     for kind in PAIR_KINDS:
         chosen = _indices_of_kind(predictions, kind)
@@ -103,7 +104,7 @@ def comparison_rows(
             continue
         cases = [predictions.pairs[index].cluster.case for index in chosen]
         for source in REAL_INPUTS:
-            ours, theirs = predictions.dice(source)[chosen], against.dice(source)[chosen]
+            ours, theirs = dice[source][0][chosen], dice[source][1][chosen]
             interval = case_bootstrap(ours - theirs, cases, draws, seed)
             rows.append({
                 "kind": kind, "input": source, "cases": len(set(cases)), "pairs": len(chosen),
