@@ -108,7 +108,7 @@ def evaluate_folder(
     model = in_precision(loaded, precision)
     test = SplitTensors.from_pairs(pairs, preprocessor)
     loader = accelerator.prepare(DataLoader(evaluation_set(test), batch_size=batch_size))
-    predicted, true = predict_labels(accelerator, model, loader, f"scoring {name}", naming=preprocessor.naming)
+    predicted, true = predict_labels(accelerator, model, loader, f"scoring {name}", output=preprocessor)
     crop = centred_padding(pairs.images.shape[-2:], predicted.shape[-2:]).crop
     training_path = folder / TRAINING_CONFIG_FILE
     training = json.loads(training_path.read_text(encoding="utf-8")) if training_path.is_file() else {}

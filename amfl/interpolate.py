@@ -108,7 +108,7 @@ def validate(folders: list[Path], weights: list[float], config: TrainConfig, pro
     for folder, weight in zip(folders, weights, strict=True):
         model = accelerator.prepare(amfl.hub.from_pretrained(folder))
         dice = {
-            name: evaluate(accelerator, model, loader, f"weight {weight:.2f} {name}", progress, data.preprocessor.naming).means["dice"]
+            name: evaluate(accelerator, model, loader, f"weight {weight:.2f} {name}", progress, data.preprocessor).means["dice"]
             for name, loader in loaders.items()
         }
         scores.append(WeightScore(weight, str(folder), dice))

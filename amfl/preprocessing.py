@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from amfl.naming import NAMINGS
+from amfl.naming import NAMINGS, apply_naming
+from amfl.small_overlaps import merge_small_overlaps_batch
 
 #: The encoder halves the size four times, so inputs must be a multiple of this.
 SIZE_MULTIPLE = 16
@@ -96,6 +97,8 @@ class Preprocessor:
             ``"network"`` as the network labels them (trained on the strict names),
             ``"area"`` renamed so that 1 is the smaller (trained with ``--pair_naming free``).
             The one step here on the way out, kept with the model for the same reason.
+        min_overlap_pixels: overlap parts of fewer pixels are given to the chromosome around
+            them before naming (:mod:`amfl.small_overlaps`); 0 keeps them all.
     """
 
     background: str = "border_median"
@@ -105,16 +108,17 @@ class Preprocessor:
     size_divisor: int = SIZE_MULTIPLE
     scaling: str = "per_image_max"
     naming: str = "network"
+    min_overlap_pixels: int = 0
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
         for name, choices in settings:
             if getattr(self, name) not in choices:
                 raise ValueError(f"preprocessor {name} must be one of {choices}; got {getattr(self, name)!r}")
-        for name in ("minimum_size", "size_divisor"):
+        for name, least in (("minimum_size", 1), ("size_divisor", 1), ("min_overlap_pixels", 0)):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"preprocessor {name} must be a whole number of pixels >= 1; got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"preprocessor {name} must be a whole number of pixels >= {least}; got {value!r}")
         if not np.isfinite(self.pad_value):
             raise ValueError(f"preprocessor pad_value must be a finite grey value; got {self.pad_value!r}")
 
@@ -157,6 +161,11 @@ class Preprocessor:
         foreground, inverted = self.foreground(images)
         padding = centred_padding(foreground.shape[-2:], self.network_size(foreground.shape[-2:]))
         return Prepared(scale_to_unit(pad(foreground, padding, self.pad_value)), padding, inverted)
+
+    def finish(self, labels: np.ndarray) -> np.ndarray:
+        """The network's label maps (..., H, W) as the model's output: small overlap parts
+        merged, then named (the steps on the way out, the same in the app and in scoring)."""
+        return apply_naming(merge_small_overlaps_batch(labels, self.min_overlap_pixels), self.naming)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -16,17 +16,18 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from amfl.metrics import BatchScores, score_batch
-from amfl.naming import NAMINGS, apply_naming
+from amfl.preprocessing import Preprocessor
 
 
 @torch.no_grad()
 def predict_labels(
     accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True,
-    naming: str = NAMINGS[0],
+    output: Preprocessor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) uint8 label maps (N, H, W) of every sample of a prepared ``loader``
     of (images, labels) batches, on every process; the model is put in eval mode. The
-    predictions are named as ``naming`` says (the model's ``Preprocessor.naming``)."""
+    predictions go through ``output``'s steps on the way out (:meth:`Preprocessor.finish`:
+    small overlaps merged, names), the model's saved preprocessor; None: as the network gives them."""
     model.eval()
     predicted, true = [], []
     batches = tqdm(loader, desc=description, leave=False, disable=not (progress and accelerator.is_main_process))
@@ -36,12 +37,13 @@ def predict_labels(
         pair = accelerator.gather_for_metrics((logits.argmax(dim=1).to(torch.uint8), labels.to(torch.uint8)))
         predicted.append(pair[0].cpu().numpy())
         true.append(pair[1].cpu().numpy())
-    return apply_naming(np.concatenate(predicted), naming), np.concatenate(true)
+    labels = np.concatenate(predicted)
+    return (labels if output is None else output.finish(labels)), np.concatenate(true)
 
 
 def evaluate(
     accelerator: Accelerator, model: nn.Module, loader: DataLoader, description: str, progress: bool = True,
-    naming: str = NAMINGS[0],
+    output: Preprocessor | None = None,
 ) -> BatchScores:
     """The paper's scores (``amfl.metrics.score_batch``) of ``model`` on a prepared loader."""
-    return score_batch(*predict_labels(accelerator, model, loader, description, progress, naming))
+    return score_batch(*predict_labels(accelerator, model, loader, description, progress, output))

@@ -20,7 +20,7 @@ import torch
 from amfl.metrics import NUM_CLASSES, score_batch
 from amfl.models.folding import fold_batch_norms
 from amfl.models.precision import AUTO, PRECISIONS, choose_precision, in_precision
-from amfl.naming import FIRST, OVERLAP, SECOND, apply_naming
+from amfl.naming import FIRST, OVERLAP, SECOND
 from amfl.pictures import difference_image, overlay, stretch_to_uint8
 from amfl.preprocessing import Preprocessor
 from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
@@ -167,8 +167,8 @@ class Segmenter:
     def segment_grey(self, grey: np.ndarray, notes: Sequence[str] = ()) -> Segmentation:
         """Segment a (H, W) grey image of either polarity. The preprocessing (background,
         polarity, scaling, padding) is of the whole image; on a large image only the network
-        runs in tiles (:meth:`is_large`). The labels are named as the model's preprocessor
-        says (:mod:`amfl.naming`)."""
+        runs in tiles (:meth:`is_large`). The labels leave through the preprocessor's
+        :meth:`~amfl.preprocessing.Preprocessor.finish` (small overlaps merged, names)."""
         started = time.perf_counter()
         prepared = self.preprocessor.prepare(grey[None])
         if self.tiling.applies(prepared.images.shape[-2:]):
@@ -177,7 +177,7 @@ class Segmenter:
             batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
             probabilities = self.predict(batch)
             labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()
-        labels = apply_naming(labels, self.preprocessor.naming)
+        labels = self.preprocessor.finish(labels)
         seconds = time.perf_counter() - started
         light = bool(prepared.inverted[0])
         if light:

@@ -127,9 +127,9 @@ def test_each_folder_is_scored_with_its_own_preprocessing(tmp_path, training_h5,
     images prepared its own way."""
     seen = {}
 
-    def recording_predict_labels(accelerator, model, loader, description, progress=True, naming="network"):
+    def recording_predict_labels(accelerator, model, loader, description, progress=True, output=None):
         seen[description] = torch.cat([images for images, _ in loader])
-        return predict_labels(accelerator, model, loader, description, progress, naming)
+        return predict_labels(accelerator, model, loader, description, progress, output)
 
     monkeypatch.setattr(amfl.evaluate, "predict_labels", recording_predict_labels)
     model = create_model("amfl-small", base_width=4)

@@ -101,7 +101,7 @@ def test_scoring_names_the_predictions_as_asked():
     accelerator = Accelerator(cpu=True)
     loader = accelerator.prepare(DataLoader(data, batch_size=2))
     as_network, _ = predict_labels(accelerator, model, loader, "", progress=False)
-    by_area, truth = predict_labels(accelerator, model, loader, "", progress=False, naming="area")
+    by_area, truth = predict_labels(accelerator, model, loader, "", progress=False, output=Preprocessor(naming="area"))
     assert np.array_equal(as_network[0], _misnamed())
     assert np.array_equal(by_area[0], swap_names(_misnamed())) and np.array_equal(truth[0], _misnamed())
 

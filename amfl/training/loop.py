@@ -122,12 +122,10 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         accelerator.print(f"resuming after epoch {run_state.epochs_done} from {checkpoint}")
     accelerator.init_trackers(TRACKER_PROJECT, config=_tracker_config(config))
 
-    naming = data.preprocessor.naming
-
     def score_and_keep(epoch: int, started: float, losses: dict[str, float]) -> None:
         """Validate the generator after ``epoch``, keep it when best, log and print it."""
         validation = {
-            name: evaluate(accelerator, generator, loader, f"validation {name} {epoch}", progress, naming).means
+            name: evaluate(accelerator, generator, loader, f"validation {name} {epoch}", progress, data.preprocessor).means
             for name, loader in validation_loaders.items()
         }
         selection_dice = sum(means["dice"] for means in validation.values()) / len(validation)
@@ -208,7 +206,7 @@ def _finish(
     best = amfl.hub.from_pretrained(folder)
     accelerator.unwrap_model(generator).load_state_dict(best.state_dict())
     identical = replicas_agree(accelerator, generator)
-    scores = evaluate(accelerator, generator, test_loader, "test", not config.quiet, data.preprocessor.naming)
+    scores = evaluate(accelerator, generator, test_loader, "test", not config.quiet, data.preprocessor)
     if accelerator.is_main_process:
         run = {
             "best_epoch": run_state.best_epoch, "epochs_trained": run_state.epochs_done,
