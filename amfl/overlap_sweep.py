@@ -90,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--save_to takes exactly one --sizes value, the one chosen")
     if args.save_to is not None and not Path(args.model).is_dir():
         parser.error(f"--save_to copies a local model folder; {args.model} is not one")
+    if args.save_to is not None and args.save_to.exists():
+        parser.error(f"--save_to {args.save_to} already exists; choose a new folder")
     return args
 
 

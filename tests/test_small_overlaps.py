@@ -94,3 +94,5 @@ def test_the_sweep_saves_a_copy_with_the_chosen_size_and_refuses_to_overwrite(tm
         parse_args(["--sizes", "5", "10", "--save_to", str(tmp_path / "other")])
     with pytest.raises(SystemExit):
         parse_args(["--sizes", "-1"])
+    with pytest.raises(SystemExit):
+        parse_args(["--model", str(tmp_path / "model"), "--sizes", "5", "--save_to", str(tmp_path / "copy")])
