@@ -12,6 +12,8 @@ only has to keep the two apart; its output is then named by the truth's own rule
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -50,14 +52,19 @@ def name_by_area(labels: np.ndarray) -> np.ndarray:
     return named
 
 
+def each_map(labels: np.ndarray, change: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``change`` applied to every (H, W) map of a (..., H, W) stack of label maps."""
+    flat = labels.reshape(-1, *labels.shape[-2:])
+    return np.stack([change(one) for one in flat]).reshape(labels.shape)
+
+
 def apply_naming(labels: np.ndarray, naming: str) -> np.ndarray:
     """Label maps (..., H, W) named as ``naming`` (one of :data:`NAMINGS`) says."""
     if naming not in NAMINGS:
         raise ValueError(f"naming must be one of {NAMINGS}; got {naming!r}")
     if naming == "network":
         return labels
-    flat = labels.reshape(-1, *labels.shape[-2:])
-    return np.stack([name_by_area(one) for one in flat]).reshape(labels.shape)
+    return each_map(labels, name_by_area)
 
 
 def names_following_prediction(labels: torch.Tensor, logits: torch.Tensor, overlapping_only: bool = False) -> torch.Tensor:

@@ -64,13 +64,13 @@ def sweep_rows(
     return rows
 
 
-def save_with_size(model: Path, size: int, target: Path) -> Path:
-    """A copy of the model folder ``model`` whose preprocessor has ``min_overlap_pixels`` = ``size``."""
+def save_with_size(model: Path, output: Preprocessor, size: int, target: Path) -> Path:
+    """A copy of the model folder ``model`` with its preprocessor ``output`` saved with
+    ``min_overlap_pixels`` = ``size``."""
     if target.exists():
         raise FileExistsError(f"{target} already exists; choose a new folder for --save_to")
     shutil.copytree(model, target)
-    saved = amfl.hub.load_preprocessor(model, amfl.hub.from_pretrained(model))
-    dataclasses.replace(saved, min_overlap_pixels=size).save(target)
+    dataclasses.replace(output, min_overlap_pixels=size).save(target)
     return target / PREPROCESSOR_FILE
 
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(table + "\n", encoding="utf-8")
     if args.save_to is not None:
-        print(f"saved {save_with_size(Path(args.model), args.sizes[0], args.save_to)}")
+        print(f"saved {save_with_size(Path(args.model), output, args.sizes[0], args.save_to)}")
     return 0
 
 

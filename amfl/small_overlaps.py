@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from amfl.naming import FIRST, OVERLAP, SECOND
+from amfl.naming import FIRST, OVERLAP, SECOND, each_map
 
 
 def merge_small_overlaps(labels: np.ndarray, min_pixels: int) -> np.ndarray:
@@ -40,5 +40,4 @@ def merge_small_overlaps_batch(labels: np.ndarray, min_pixels: int) -> np.ndarra
     """:func:`merge_small_overlaps` of every map of a (..., H, W) stack."""
     if min_pixels <= 0:
         return labels
-    flat = labels.reshape(-1, *labels.shape[-2:])
-    return np.stack([merge_small_overlaps(one, min_pixels) for one in flat]).reshape(labels.shape)
+    return each_map(labels, lambda one: merge_small_overlaps(one, min_pixels))

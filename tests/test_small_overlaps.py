@@ -85,11 +85,13 @@ def test_the_sweep_scores_each_size_on_the_same_network_labels():
 def test_the_sweep_saves_a_copy_with_the_chosen_size_and_refuses_to_overwrite(tmp_path):
     model = create_model("amfl-small", base_width=4)
     model.save_pretrained(tmp_path / "model")
-    Preprocessor.for_model(model, naming="area").save(tmp_path / "model")
-    saved = save_with_size(tmp_path / "model", 7, tmp_path / "copy")
+    output = Preprocessor.for_model(model, naming="area")
+    output.save(tmp_path / "model")
+    saved = save_with_size(tmp_path / "model", output, 7, tmp_path / "copy")
     assert Preprocessor.read(saved) == dataclasses.replace(Preprocessor.read(tmp_path / "model" / PREPROCESSOR_FILE), min_overlap_pixels=7)
+    assert (tmp_path / "copy" / "model.safetensors").read_bytes() == (tmp_path / "model" / "model.safetensors").read_bytes()
     with pytest.raises(FileExistsError, match="already exists"):
-        save_with_size(tmp_path / "model", 7, tmp_path / "copy")
+        save_with_size(tmp_path / "model", output, 7, tmp_path / "copy")
     with pytest.raises(SystemExit):
         parse_args(["--sizes", "5", "10", "--save_to", str(tmp_path / "other")])
     with pytest.raises(SystemExit):
