@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from amfl.naming import NAMINGS, apply_naming
-from amfl.small_overlaps import merge_small_overlaps_batch
+from amfl.small_overlaps import merge_stray_overlaps_batch
 
 #: The encoder halves the size four times, so inputs must be a multiple of this.
 SIZE_MULTIPLE = 16
@@ -99,6 +99,8 @@ class Preprocessor:
             The one step here on the way out, kept with the model for the same reason.
         min_overlap_pixels: overlap parts of fewer pixels are given to the chromosome around
             them before naming (:mod:`amfl.small_overlaps`); 0 keeps them all.
+        min_overlap_border_share: so are overlap parts on whose border one chromosome holds
+            less than this share (0..0.5) of the chromosome pixels; 0 keeps them all.
     """
 
     background: str = "border_median"
@@ -109,6 +111,7 @@ class Preprocessor:
     scaling: str = "per_image_max"
     naming: str = "network"
     min_overlap_pixels: int = 0
+    min_overlap_border_share: float = 0.0
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
@@ -119,6 +122,9 @@ class Preprocessor:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"preprocessor {name} must be a whole number of pixels >= {least}; got {value!r}")
+        share = self.min_overlap_border_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 0.5:
+            raise ValueError(f"preprocessor min_overlap_border_share must be a share from 0 to 0.5; got {share!r}")
         if not np.isfinite(self.pad_value):
             raise ValueError(f"preprocessor pad_value must be a finite grey value; got {self.pad_value!r}")
 
@@ -163,9 +169,10 @@ class Preprocessor:
         return Prepared(scale_to_unit(pad(foreground, padding, self.pad_value)), padding, inverted)
 
     def finish(self, labels: np.ndarray) -> np.ndarray:
-        """The network's label maps (..., H, W) as the model's output: small overlap parts
+        """The network's label maps (..., H, W) as the model's output: stray overlap parts
         merged, then named (the steps on the way out, the same in the app and in scoring)."""
-        return apply_naming(merge_small_overlaps_batch(labels, self.min_overlap_pixels), self.naming)
+        merged = merge_stray_overlaps_batch(labels, self.min_overlap_pixels, self.min_overlap_border_share)
+        return apply_naming(merged, self.naming)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
