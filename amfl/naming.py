@@ -52,10 +52,11 @@ def name_by_area(labels: np.ndarray) -> np.ndarray:
     return named
 
 
-def each_map(labels: np.ndarray, change: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``change`` applied to every (H, W) map of a (..., H, W) stack of label maps."""
-    flat = labels.reshape(-1, *labels.shape[-2:])
-    return np.stack([change(one) for one in flat]).reshape(labels.shape)
+def each_map(labels: np.ndarray, change: Callable[..., np.ndarray], *paired: np.ndarray) -> np.ndarray:
+    """``change`` applied to every (H, W) map of a (..., H, W) stack of label maps, with the
+    matching (H, W) map of each ``paired`` stack of the same shape as further arguments."""
+    stacks = [stack.reshape(-1, *stack.shape[-2:]) for stack in (labels, *paired)]
+    return np.stack([change(*maps) for maps in zip(*stacks, strict=True)]).reshape(labels.shape)
 
 
 def apply_naming(labels: np.ndarray, naming: str) -> np.ndarray:

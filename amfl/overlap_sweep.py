@@ -1,15 +1,15 @@
 """Choose a model's stray-overlap settings (:mod:`amfl.small_overlaps`) on validation pairs.
 
 The network runs once per image, on the Pommier validation split and on the real validation
-pairs, through the app's path (:class:`amfl.segmentation.Segmenter`); each pair of settings to
-try (``min_overlap_pixels`` from ``--sizes`` and ``min_overlap_border_share`` from
-``--shares``) is then applied to its raw labels, followed by the model's naming, and scored:
-Pommier Dice, IoU and Hausdorff, and the real pairs' mean Dice per kind and input. Test pairs
-are never read. ``--save_to`` writes a copy of the model folder with the chosen settings in
-its preprocessor::
+pairs, through the app's path (:class:`amfl.segmentation.Segmenter`); each combination of the
+settings to try (``min_overlap_pixels`` from ``--sizes``, ``min_overlap_border_share`` from
+``--shares``, ``min_overlap_brightness`` from ``--brightnesses``) is then applied to its raw
+labels, followed by the model's naming, and scored: Pommier Dice, IoU and Hausdorff, and the
+real pairs' mean Dice per kind and input. Test pairs are never read. ``--save_to`` writes a
+copy of the model folder with the chosen settings in its preprocessor::
 
-    python -m amfl.overlap_sweep --model space/model --sizes 0 5 10 15 20 --shares 0 0.1 0.2
-    python -m amfl.overlap_sweep --model space/model --sizes 10 --shares 0.1 --save_to runs/default-merged
+    python -m amfl.overlap_sweep --model space/model --sizes 0 10 --brightnesses 0 1.05 1.1
+    python -m amfl.overlap_sweep --model space/model --sizes 10 --brightnesses 1.1 --save_to runs/default-merged
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import dataclasses
 import itertools
 import shutil
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ from amfl.data.sources import SourceError
 from amfl.markdown import markdown_table
 from amfl.metrics import score_batch
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
-from amfl.real_scoring import RealPredictions, predict_real_pairs, score_predictions
+from amfl.real_scoring import REAL_INPUTS, RealPredictions, predict_real_pairs, score_predictions
 from amfl.segmentation import Segmenter, limit_threads
 
 
@@ -45,23 +47,44 @@ def network_labels(segmenter: Segmenter, images: np.ndarray, progress: bool) -> 
     ])
 
 
-def sweep_rows(
-    output: Preprocessor, sizes: list[int], pommier: tuple[np.ndarray, np.ndarray], real: RealPredictions,
-    shares: list[float] = (0.0,),
-) -> list[dict[str, object]]:
-    """One row per size and share: ``output`` with that ``min_overlap_pixels`` and
-    ``min_overlap_border_share`` applied to the network's labels (``pommier`` = (labels,
-    truths); ``real`` as the network named them), scored."""
+def seen_images(output: Preprocessor, greys: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each grey image as the network saw it (:meth:`Prepared.unpadded`), for the brightness test."""
+    return [output.prepare(grey[None].astype(np.float32)).unpadded()[0] for grey in greys]
+
+
+def settings_grid(output: Preprocessor, sizes: Sequence[int], shares: Sequence[float], brightnesses: Sequence[float]) -> list[Preprocessor]:
+    """``output`` with every combination of the three stray-overlap settings."""
+    return [
+        dataclasses.replace(output, min_overlap_pixels=size, min_overlap_border_share=share, min_overlap_brightness=brightness)
+        for size, share, brightness in itertools.product(sizes, shares, brightnesses)
+    ]
+
+
+@dataclass(frozen=True)
+class NetworkOutputs:
+    """What the network gave on the validation pairs, before any output step: the Pommier
+    labels, truths and seen images (N, H, W), and the real pairs' labels with their seen images."""
+
+    pommier_labels: np.ndarray
+    pommier_truths: np.ndarray
+    pommier_images: np.ndarray
+    real: RealPredictions
+    real_images: dict[str, list[np.ndarray]]
+
+
+def sweep_rows(grid: Sequence[Preprocessor], outputs: NetworkOutputs) -> list[dict[str, object]]:
+    """One row per preprocessor of ``grid``: its output steps applied to ``outputs``, scored."""
     rows = []
-    for size, share in itertools.product(sizes, shares):
-        finish = dataclasses.replace(output, min_overlap_pixels=size, min_overlap_border_share=share).finish
-        means = score_batch(finish(pommier[0]), pommier[1]).means
+    for output in grid:
+        means = score_batch(output.finish(outputs.pommier_labels, outputs.pommier_images), outputs.pommier_truths).means
         row: dict[str, object] = {
-            "min overlap pixels": size, "min border share": share, "Pommier Dice": means["dice"],
+            "min overlap pixels": output.min_overlap_pixels, "min border share": output.min_overlap_border_share,
+            "min brightness": output.min_overlap_brightness, "Pommier Dice": means["dice"],
             "Pommier IoU": means["iou"], "Pommier Hausdorff": means["hausdorff"],
         }
-        finished = RealPredictions(real.model, real.pairs, {
-            source: [finish(labels) for labels in maps] for source, maps in real.labels.items()
+        finished = RealPredictions(outputs.real.model, outputs.real.pairs, {
+            source: [output.finish(labels, image) for labels, image in zip(maps, outputs.real_images[source], strict=True)]
+            for source, maps in outputs.real.labels.items()
         })
         for scores in score_predictions(finished):
             row[f"{scores.kind} {scores.input} Dice"] = scores.means["dice"]
@@ -69,14 +92,12 @@ def sweep_rows(
     return rows
 
 
-def save_with_settings(model: Path, output: Preprocessor, size: int, share: float, target: Path) -> Path:
-    """A copy of the model folder ``model`` with its preprocessor ``output`` saved with
-    ``min_overlap_pixels`` = ``size`` and ``min_overlap_border_share`` = ``share``."""
+def save_with_settings(model: Path, chosen: Preprocessor, target: Path) -> Path:
+    """A copy of the model folder ``model`` with ``chosen`` as its saved preprocessor."""
     if target.exists():
         raise FileExistsError(f"{target} already exists; choose a new folder for --save_to")
     shutil.copytree(model, target)
-    dataclasses.replace(output, min_overlap_pixels=size, min_overlap_border_share=share).save(target)
-    return target / PREPROCESSOR_FILE
+    return chosen.save(target)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,9 +105,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default="space/model", help="model folder or Hub id (default space/model)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 5, 10, 15, 20, 30], help="min_overlap_pixels to try")
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0], help="min_overlap_border_share to try (0 to 0.5)")
+    parser.add_argument("--brightnesses", type=float, nargs="+", default=[0.0], help="min_overlap_brightness to try (0 to 10)")
     parser.add_argument("--h5", type=Path, default=None, help="rebuilt Pommier dataset (default: the cache of amfl.data build)")
     parser.add_argument("--adir", type=Path, default=None, help="ADIR metaphase folder (default $AMFL_ADIR or the shared data)")
-    parser.add_argument("--save_to", type=Path, default=None, help="with one --sizes and one --shares value: copy the model folder here with them")
+    parser.add_argument("--save_to", type=Path, default=None, help="with one value of each setting: copy the model folder here with them")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default $AMFL_THREADS or 1)")
     args = parser.parse_args(argv)
@@ -94,8 +116,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sizes must be 0 or more pixels; got {args.sizes}")
     if not all(0 <= share <= 0.5 for share in args.shares):
         parser.error(f"--shares must be from 0 to 0.5; got {args.shares}")
-    if args.save_to is not None and (len(args.sizes) != 1 or len(args.shares) != 1):
-        parser.error("--save_to takes exactly one --sizes and one --shares value, the ones chosen")
+    if not all(0 <= brightness <= 10 for brightness in args.brightnesses):
+        parser.error(f"--brightnesses must be from 0 to 10; got {args.brightnesses}")
+    if args.save_to is not None and any(len(values) != 1 for values in (args.sizes, args.shares, args.brightnesses)):
+        parser.error("--save_to takes exactly one value of --sizes, --shares and --brightnesses, the ones chosen")
     if args.save_to is not None and not Path(args.model).is_dir():
         parser.error(f"--save_to copies a local model folder; {args.model} is not one")
     if args.save_to is not None and args.save_to.exists():
@@ -114,11 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     except (SourceError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    network_only = dataclasses.replace(output, min_overlap_pixels=0, min_overlap_border_share=0.0, naming="network")
+    network_only = dataclasses.replace(
+        output, min_overlap_pixels=0, min_overlap_border_share=0.0, min_overlap_brightness=0.0, naming="network")
     segmenter = Segmenter(model, args.model, network_only)
-    pommier_labels = network_labels(segmenter, pommier.images, progress=sys.stderr.isatty())
     real = predict_real_pairs(args.model, segmenter, real_pairs)
-    rows = sweep_rows(output, args.sizes, (pommier_labels, pommier.labels), real, args.shares)
+    outputs = NetworkOutputs(
+        network_labels(segmenter, pommier.images, progress=sys.stderr.isatty()), pommier.labels,
+        np.stack(seen_images(output, pommier.images)), real,
+        {source: seen_images(output, [getattr(pair, source) for pair in real_pairs]) for source in REAL_INPUTS},
+    )
+    grid = settings_grid(output, args.sizes, args.shares, args.brightnesses)
+    rows = sweep_rows(grid, outputs)
     cells = [[f"{value:.3f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
     table = markdown_table(list(rows[0]), cells)
     print(table)
@@ -126,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(table + "\n", encoding="utf-8")
     if args.save_to is not None:
-        print(f"saved {save_with_settings(Path(args.model), output, args.sizes[0], args.shares[0], args.save_to)}")
+        print(f"saved {save_with_settings(Path(args.model), grid[0], args.save_to)}")
     return 0
 
 

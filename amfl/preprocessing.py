@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from amfl.naming import NAMINGS, apply_naming
-from amfl.small_overlaps import merge_stray_overlaps_batch
+from amfl.small_overlaps import StrayOverlapTests, merge_stray_overlaps_batch
 
 #: The encoder halves the size four times, so inputs must be a multiple of this.
 SIZE_MULTIPLE = 16
@@ -73,6 +73,11 @@ class Prepared:
     padding: Padding
     inverted: np.ndarray
 
+    def unpadded(self) -> np.ndarray:
+        """The images as the network sees them, at their own size (the padding cropped off):
+        the intensities :meth:`Preprocessor.finish` needs beside the labels."""
+        return self.padding.crop(self.images)
+
 
 @dataclass(frozen=True)
 class Preprocessor:
@@ -101,6 +106,8 @@ class Preprocessor:
             them before naming (:mod:`amfl.small_overlaps`); 0 keeps them all.
         min_overlap_border_share: so are overlap parts on whose border one chromosome holds
             less than this share (0..0.5) of the chromosome pixels; 0 keeps them all.
+        min_overlap_brightness: so are overlap parts whose mean intensity is below this many
+            times that of the chromosome pixels around them; 0 keeps them all.
     """
 
     background: str = "border_median"
@@ -112,6 +119,7 @@ class Preprocessor:
     naming: str = "network"
     min_overlap_pixels: int = 0
     min_overlap_border_share: float = 0.0
+    min_overlap_brightness: float = 0.0
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
@@ -122,9 +130,10 @@ class Preprocessor:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"preprocessor {name} must be a whole number of pixels >= {least}; got {value!r}")
-        share = self.min_overlap_border_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 0.5:
-            raise ValueError(f"preprocessor min_overlap_border_share must be a share from 0 to 0.5; got {share!r}")
+        for name, most in (("min_overlap_border_share", 0.5), ("min_overlap_brightness", 10.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+                raise ValueError(f"preprocessor {name} must be a number from 0 to {most}; got {value!r}")
         if not np.isfinite(self.pad_value):
             raise ValueError(f"preprocessor pad_value must be a finite grey value; got {self.pad_value!r}")
 
@@ -168,11 +177,16 @@ class Preprocessor:
         padding = centred_padding(foreground.shape[-2:], self.network_size(foreground.shape[-2:]))
         return Prepared(scale_to_unit(pad(foreground, padding, self.pad_value)), padding, inverted)
 
-    def finish(self, labels: np.ndarray) -> np.ndarray:
-        """The network's label maps (..., H, W) as the model's output: stray overlap parts
-        merged, then named (the steps on the way out, the same in the app and in scoring)."""
-        merged = merge_stray_overlaps_batch(labels, self.min_overlap_pixels, self.min_overlap_border_share)
-        return apply_naming(merged, self.naming)
+    @property
+    def stray_overlap_tests(self) -> StrayOverlapTests:
+        """The tests that find overlap parts which are no crossing (:mod:`amfl.small_overlaps`)."""
+        return StrayOverlapTests(self.min_overlap_pixels, self.min_overlap_border_share, self.min_overlap_brightness)
+
+    def finish(self, labels: np.ndarray, images: np.ndarray) -> np.ndarray:
+        """The network's label maps (..., H, W) as the model's output, given the images
+        (..., H, W) it saw (:meth:`Prepared.unpadded`): stray overlap parts merged, then named (the
+        steps on the way out, the same in the app and in scoring)."""
+        return apply_naming(merge_stray_overlaps_batch(labels, images, self.stray_overlap_tests), self.naming)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

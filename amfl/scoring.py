@@ -27,18 +27,20 @@ def predict_labels(
     """(predicted, true) uint8 label maps (N, H, W) of every sample of a prepared ``loader``
     of (images, labels) batches, on every process; the model is put in eval mode. The
     predictions go through ``output``'s steps on the way out (:meth:`Preprocessor.finish`:
-    small overlaps merged, names), the model's saved preprocessor; None: as the network gives them."""
+    stray overlaps merged, names), the model's saved preprocessor; None: as the network gives them."""
     model.eval()
-    predicted, true = [], []
+    predicted, true, seen = [], [], []
     batches = tqdm(loader, desc=description, leave=False, disable=not (progress and accelerator.is_main_process))
     for images, labels in batches:
         with accelerator.autocast():
             logits = model(images)
-        pair = accelerator.gather_for_metrics((logits.argmax(dim=1).to(torch.uint8), labels.to(torch.uint8)))
-        predicted.append(pair[0].cpu().numpy())
-        true.append(pair[1].cpu().numpy())
+        named, truth, inputs = accelerator.gather_for_metrics(
+            (logits.argmax(dim=1).to(torch.uint8), labels.to(torch.uint8), images[:, 0].float()))
+        predicted.append(named.cpu().numpy())
+        true.append(truth.cpu().numpy())
+        seen.append(inputs.cpu().numpy())
     labels = np.concatenate(predicted)
-    return (labels if output is None else output.finish(labels)), np.concatenate(true)
+    return (labels if output is None else output.finish(labels, np.concatenate(seen))), np.concatenate(true)
 
 
 def evaluate(

@@ -168,7 +168,7 @@ class Segmenter:
         """Segment a (H, W) grey image of either polarity. The preprocessing (background,
         polarity, scaling, padding) is of the whole image; on a large image only the network
         runs in tiles (:meth:`is_large`). The labels leave through the preprocessor's
-        :meth:`~amfl.preprocessing.Preprocessor.finish` (small overlaps merged, names)."""
+        :meth:`~amfl.preprocessing.Preprocessor.finish` (stray overlaps merged, names)."""
         started = time.perf_counter()
         prepared = self.preprocessor.prepare(grey[None])
         if self.tiling.applies(prepared.images.shape[-2:]):
@@ -177,7 +177,7 @@ class Segmenter:
             batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
             probabilities = self.predict(batch)
             labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()
-        labels = self.preprocessor.finish(labels)
+        labels = self.preprocessor.finish(labels, prepared.unpadded()[0])
         seconds = time.perf_counter() - started
         light = bool(prepared.inverted[0])
         if light:

@@ -3,14 +3,18 @@
 On real touching pairs, where two chromosomes only meet, a network trained on crossings
 paints overlap where there is none: specks along the seam, and blobs inside one chromosome;
 with overlap absent from the truth, each costs a quarter of the pair's mean Dice (``python -m
-amfl.overlap_sweep`` measures it). Two tests, saved with a model, say which overlap part
-(4-connected) is one of these: fewer pixels than ``Preprocessor.min_overlap_pixels`` (a
-speck), or a border on which one chromosome holds less than
-``Preprocessor.min_overlap_border_share`` of the chromosome pixels (one-sided: where two
-chromosomes cross, both run into their overlap). 0 turns a test off.
+amfl.overlap_sweep`` measures it). Three tests, saved with a model in its
+:class:`~amfl.preprocessing.Preprocessor`, say which overlap part (4-connected) is one of
+these: fewer pixels than ``min_overlap_pixels`` (a speck); a border on which one chromosome
+holds less than ``min_overlap_border_share`` of the chromosome pixels (one-sided: where two
+chromosomes cross, both run into their overlap); or a mean intensity below
+``min_overlap_brightness`` times that of the chromosome pixels bordering it (two stacked
+chromosomes give more light than one). 0 turns a test off.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -18,11 +22,30 @@ from scipy import ndimage
 from amfl.naming import FIRST, OVERLAP, SECOND, each_map
 
 
-def merge_stray_overlaps(labels: np.ndarray, min_pixels: int, min_border_share: float = 0.0) -> np.ndarray:
-    """A (H, W) label map with each overlap part of fewer than ``min_pixels`` pixels, or with
-    less than ``min_border_share`` of its bordering chromosome pixels from one of the two,
-    relabelled as the chromosome that borders it most (background when none borders it)."""
-    if min_pixels <= 0 and min_border_share <= 0:
+@dataclass(frozen=True)
+class StrayOverlapTests:
+    """The three tests of an overlap part; a part failing any one of them is merged."""
+
+    min_pixels: int = 0
+    min_border_share: float = 0.0
+    min_brightness: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.min_pixels > 0 or self.min_border_share > 0 or self.min_brightness > 0
+
+    def stray(self, pixels: int, first: int, second: int, brightness: float) -> bool:
+        """Whether a part of ``pixels`` pixels, bordered by ``first`` and ``second`` pixels of
+        the two chromosomes, ``brightness`` times as bright as them, is no crossing."""
+        one_sided = first + second > 0 and min(first, second) < self.min_border_share * (first + second)
+        return pixels < self.min_pixels or one_sided or brightness < self.min_brightness
+
+
+def merge_stray_overlaps(labels: np.ndarray, images: np.ndarray, tests: StrayOverlapTests) -> np.ndarray:
+    """A (H, W) label map with each overlap part that fails one of ``tests`` relabelled as the
+    chromosome that borders it most (background when none borders it). ``images`` (H, W) are
+    the intensities the network saw (background 0), for the brightness test."""
+    if not tests.active:
         return labels
     parts, count = ndimage.label(labels == OVERLAP)
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
@@ -30,17 +53,19 @@ def merge_stray_overlaps(labels: np.ndarray, min_pixels: int, min_border_share: 
     for part, box in enumerate(ndimage.find_objects(parts), start=1):
         grown = tuple(slice(max(side.start - 1, 0), side.stop + 1) for side in box)
         inside = parts[grown] == part
-        ring = labels[grown][ndimage.binary_dilation(inside) & ~inside]
-        first, second = int((ring == FIRST).sum()), int((ring == SECOND).sum())
-        one_sided = first + second > 0 and min(first, second) < min_border_share * (first + second)
-        if sizes[part] >= min_pixels and not one_sided:
-            continue
-        merged[grown][inside] = 0 if first + second == 0 else (FIRST if first >= second else SECOND)
+        ring = ndimage.binary_dilation(inside) & ~inside
+        around = labels[grown][ring]
+        first, second = int((around == FIRST).sum()), int((around == SECOND).sum())
+        chromosome = images[grown][ring][(around == FIRST) | (around == SECOND)]
+        level = float(chromosome.mean()) if chromosome.size else 0.0
+        brightness = float(images[grown][inside].mean()) / level if level > 0 else np.inf
+        if tests.stray(int(sizes[part]), first, second, brightness):
+            merged[grown][inside] = 0 if first + second == 0 else (FIRST if first >= second else SECOND)
     return merged
 
 
-def merge_stray_overlaps_batch(labels: np.ndarray, min_pixels: int, min_border_share: float = 0.0) -> np.ndarray:
-    """:func:`merge_stray_overlaps` of every map of a (..., H, W) stack."""
-    if min_pixels <= 0 and min_border_share <= 0:
+def merge_stray_overlaps_batch(labels: np.ndarray, images: np.ndarray, tests: StrayOverlapTests) -> np.ndarray:
+    """:func:`merge_stray_overlaps` of every map of a (..., H, W) stack, with its image."""
+    if not tests.active:
         return labels
-    return each_map(labels, lambda one: merge_stray_overlaps(one, min_pixels, min_border_share))
+    return each_map(labels, lambda one, image: merge_stray_overlaps(one, image, tests), images)

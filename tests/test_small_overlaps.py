@@ -1,6 +1,6 @@
-"""Stray overlap parts (small or one-sided) merged into their chromosome (amfl.small_overlaps),
-as a model's saved output step, and the validation sweep that chooses its settings
-(amfl.overlap_sweep)."""
+"""Stray overlap parts (specks, one-sided or dim parts) merged into their chromosome
+(amfl.small_overlaps), as a model's saved output step, and the validation sweep that chooses
+its settings (amfl.overlap_sweep)."""
 
 import dataclasses
 from types import SimpleNamespace
@@ -10,10 +10,10 @@ import pytest
 
 from amfl.models import create_model
 from amfl.naming import FIRST, OVERLAP, SECOND
-from amfl.overlap_sweep import parse_args, save_with_settings, sweep_rows
+from amfl.overlap_sweep import NetworkOutputs, parse_args, save_with_settings, settings_grid, sweep_rows
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 from amfl.real_scoring import RealPredictions
-from amfl.small_overlaps import merge_stray_overlaps, merge_stray_overlaps_batch
+from amfl.small_overlaps import StrayOverlapTests, merge_stray_overlaps, merge_stray_overlaps_batch
 
 
 def _touching_with_speck() -> np.ndarray:
@@ -34,33 +34,6 @@ def _crossing() -> np.ndarray:
     return labels
 
 
-def test_a_speck_goes_to_the_chromosome_around_it_and_a_crossing_stays():
-    merged = merge_stray_overlaps(_touching_with_speck(), 3)
-    assert not (merged == OVERLAP).any()
-    assert np.array_equal(merged[3, 4:6], [SECOND, SECOND])
-    assert np.array_equal(merge_stray_overlaps(_crossing(), 9), _crossing())
-    assert (merge_stray_overlaps(_crossing(), 10) == OVERLAP).sum() == 0
-
-
-def test_size_zero_keeps_every_part_and_a_lone_speck_becomes_background():
-    assert np.array_equal(merge_stray_overlaps(_touching_with_speck(), 0), _touching_with_speck())
-    lone = np.zeros((5, 5), np.uint8)
-    lone[2, 2] = OVERLAP
-    assert not merge_stray_overlaps(lone, 2).any()
-    batch = np.stack([_touching_with_speck(), _touching_with_speck()])[None]
-    assert np.array_equal(merge_stray_overlaps_batch(batch, 3)[0, 1], merge_stray_overlaps(_touching_with_speck(), 3))
-
-
-def test_the_preprocessor_keeps_the_size_and_reads_older_files_as_zero(tmp_path):
-    Preprocessor(min_overlap_pixels=12).save(tmp_path)
-    assert Preprocessor.read(tmp_path / PREPROCESSOR_FILE).min_overlap_pixels == 12
-    older = Preprocessor().to_dict()
-    del older["min_overlap_pixels"]
-    assert Preprocessor.from_dict(older).min_overlap_pixels == 0
-    with pytest.raises(ValueError, match="min_overlap_pixels must be a whole number of pixels >= 0"):
-        Preprocessor(min_overlap_pixels=-1)
-
-
 def _one_sided_blob() -> np.ndarray:
     """Two touching chromosomes (1: columns 1-2, 2: columns 3-6) with a 12-pixel overlap blob
     inside 2 that touches 1 along 2 of its 14 border pixels (a share of 1/7)."""
@@ -72,25 +45,70 @@ def _one_sided_blob() -> np.ndarray:
     return labels
 
 
+def _seen(labels: np.ndarray, overlap_brightness: float = 1.0) -> np.ndarray:
+    """An image of ``labels``: chromosomes at 0.5, overlap at ``overlap_brightness`` times that."""
+    return np.where(labels == OVERLAP, 0.5 * overlap_brightness, np.where(labels > 0, 0.5, 0.0)).astype(np.float32)
+
+
+def _merge(labels: np.ndarray, **tests: float) -> np.ndarray:
+    return merge_stray_overlaps(labels, _seen(labels), StrayOverlapTests(**tests))
+
+
+def test_a_speck_goes_to_the_chromosome_around_it_and_a_crossing_stays():
+    merged = _merge(_touching_with_speck(), min_pixels=3)
+    assert not (merged == OVERLAP).any()
+    assert np.array_equal(merged[3, 4:6], [SECOND, SECOND])
+    assert np.array_equal(_merge(_crossing(), min_pixels=9), _crossing())
+    assert (_merge(_crossing(), min_pixels=10) == OVERLAP).sum() == 0
+
+
+def test_no_test_keeps_every_part_and_a_lone_speck_becomes_background():
+    assert np.array_equal(_merge(_touching_with_speck()), _touching_with_speck())
+    lone = np.zeros((5, 5), np.uint8)
+    lone[2, 2] = OVERLAP
+    assert not _merge(lone, min_pixels=2).any()
+    batch = np.stack([_touching_with_speck(), _touching_with_speck()])[None]
+    merged = merge_stray_overlaps_batch(batch, _seen(batch), StrayOverlapTests(min_pixels=3))
+    assert np.array_equal(merged[0, 1], _merge(_touching_with_speck(), min_pixels=3))
+
+
 def test_a_one_sided_blob_goes_to_its_chromosome_and_a_crossing_stays():
     blob = _one_sided_blob()
-    parts = merge_stray_overlaps(blob, 0, 0.25)
+    parts = _merge(blob, min_border_share=0.25)
     assert not (parts == OVERLAP).any() and (parts[3:7, 3:6] == SECOND).all()
-    assert np.array_equal(merge_stray_overlaps(blob, 0, 0.1), blob)
-    assert np.array_equal(merge_stray_overlaps(_crossing(), 0, 0.5), _crossing())
-    assert np.array_equal(merge_stray_overlaps(blob, 12, 0.0), blob)
+    assert np.array_equal(_merge(blob, min_border_share=0.1), blob)
+    assert np.array_equal(_merge(_crossing(), min_border_share=0.5), _crossing())
+    assert np.array_equal(_merge(blob, min_pixels=12), blob)
 
 
-def test_the_preprocessor_keeps_the_border_share_and_refuses_one_out_of_range(tmp_path):
-    Preprocessor(min_overlap_border_share=0.2).save(tmp_path)
-    assert Preprocessor.read(tmp_path / PREPROCESSOR_FILE).min_overlap_border_share == 0.2
+def test_a_dim_overlap_goes_and_a_bright_crossing_stays():
+    """Two stacked chromosomes give more light: a crossing 1.6 times as bright as its arms
+    stays under a threshold of 1.5; as bright as its arms, it goes."""
+    tests = StrayOverlapTests(min_brightness=1.5)
+    crossing = _crossing()
+    assert np.array_equal(merge_stray_overlaps(crossing, _seen(crossing, 1.6), tests), crossing)
+    assert not (merge_stray_overlaps(crossing, _seen(crossing, 1.0), tests) == OVERLAP).any()
+    assert np.array_equal(merge_stray_overlaps(crossing, _seen(crossing, 1.0), StrayOverlapTests()), crossing)
+
+
+def test_the_preprocessor_keeps_the_settings_and_reads_older_files_as_off(tmp_path):
+    saved = Preprocessor(min_overlap_pixels=12, min_overlap_border_share=0.2, min_overlap_brightness=1.1)
+    saved.save(tmp_path)
+    assert Preprocessor.read(tmp_path / PREPROCESSOR_FILE) == saved
+    assert saved.stray_overlap_tests == StrayOverlapTests(12, 0.2, 1.1)
     older = Preprocessor().to_dict()
-    del older["min_overlap_border_share"]
-    assert Preprocessor.from_dict(older).min_overlap_border_share == 0.0
+    for name in ("min_overlap_pixels", "min_overlap_border_share", "min_overlap_brightness"):
+        del older[name]
+    assert not Preprocessor.from_dict(older).stray_overlap_tests.active
+    with pytest.raises(ValueError, match="min_overlap_pixels must be a whole number of pixels >= 0"):
+        Preprocessor(min_overlap_pixels=-1)
     for wrong in (-0.1, 0.6, "0.2", True):
-        with pytest.raises(ValueError, match="min_overlap_border_share must be a share from 0 to 0.5"):
+        with pytest.raises(ValueError, match="min_overlap_border_share must be a number from 0 to 0.5"):
             Preprocessor(min_overlap_border_share=wrong)
-    assert (Preprocessor(min_overlap_border_share=0.25).finish(_one_sided_blob()) != OVERLAP).all()
+    with pytest.raises(ValueError, match="min_overlap_brightness must be a number from 0 to 10"):
+        Preprocessor(min_overlap_brightness=-1)
+    blob = _one_sided_blob()
+    assert (Preprocessor(min_overlap_border_share=0.25).finish(blob, _seen(blob)) != OVERLAP).all()
 
 
 def test_the_output_merges_specks_before_naming_by_area():
@@ -99,40 +117,41 @@ def test_the_output_merges_specks_before_naming_by_area():
     labels = _touching_with_speck()
     swapped = np.where(labels == FIRST, SECOND, np.where(labels == SECOND, FIRST, labels))
     by_area = Preprocessor(naming="area", min_overlap_pixels=3)
-    assert np.array_equal(by_area.finish(swapped), merge_stray_overlaps(swapped, 3))
-    assert not np.array_equal(Preprocessor(naming="area").finish(swapped), swapped)
+    assert np.array_equal(by_area.finish(swapped, _seen(swapped)), _merge(swapped, min_pixels=3))
+    assert not np.array_equal(Preprocessor(naming="area").finish(swapped, _seen(swapped)), swapped)
 
 
-def test_the_sweep_scores_each_size_on_the_same_network_labels():
-    truth = np.where(_touching_with_speck() == OVERLAP, SECOND, _touching_with_speck())
+def test_the_sweep_scores_each_setting_on_the_same_network_labels():
+    speck = _touching_with_speck()
+    truth = np.where(speck == OVERLAP, SECOND, speck)
     pair = SimpleNamespace(labels=truth, cluster=SimpleNamespace(kind="touching"))
-    real = RealPredictions("m", [pair], {"raw": [_touching_with_speck()], "masked": [truth]})
-    pommier = (np.stack([_touching_with_speck()]), np.stack([truth]))
-    rows = sweep_rows(Preprocessor(), [0, 3], pommier, real)
-    assert [(row["min overlap pixels"], row["min border share"]) for row in rows] == [(0, 0.0), (3, 0.0)]
-    assert rows[0]["Pommier Dice"] < 100 and rows[1]["Pommier Dice"] == pytest.approx(100)
-    assert rows[0]["touching raw Dice"] < rows[1]["touching raw Dice"] == pytest.approx(100)
-    assert rows[0]["touching masked Dice"] == rows[1]["touching masked Dice"] == pytest.approx(100)
+    real = RealPredictions("m", [pair], {"raw": [speck], "masked": [truth]})
+    outputs = NetworkOutputs(speck[None], truth[None], _seen(speck)[None], real, {"raw": [_seen(speck)], "masked": [_seen(truth)]})
+    grid = settings_grid(Preprocessor(), [0, 3], [0.0], [0.0, 1.5])
+    rows = sweep_rows(grid, outputs)
+    assert [(row["min overlap pixels"], row["min brightness"]) for row in rows] == [(0, 0.0), (0, 1.5), (3, 0.0), (3, 1.5)]
+    assert rows[0]["Pommier Dice"] < 100
+    assert all(row["Pommier Dice"] == pytest.approx(100) for row in rows[1:])
+    assert rows[0]["touching raw Dice"] < rows[2]["touching raw Dice"] == pytest.approx(100)
+    assert rows[0]["touching masked Dice"] == rows[2]["touching masked Dice"] == pytest.approx(100)
 
 
-def test_the_sweep_saves_a_copy_with_the_chosen_size_and_refuses_to_overwrite(tmp_path):
+def test_the_sweep_saves_a_copy_with_the_chosen_settings_and_refuses_to_overwrite(tmp_path):
     model = create_model("amfl-small", base_width=4)
     model.save_pretrained(tmp_path / "model")
     output = Preprocessor.for_model(model, naming="area")
     output.save(tmp_path / "model")
-    saved = save_with_settings(tmp_path / "model", output, 7, 0.2, tmp_path / "copy")
-    expected = dataclasses.replace(Preprocessor.read(tmp_path / "model" / PREPROCESSOR_FILE), min_overlap_pixels=7, min_overlap_border_share=0.2)
+    chosen = settings_grid(output, [7], [0.2], [1.1])[0]
+    saved = save_with_settings(tmp_path / "model", chosen, tmp_path / "copy")
+    expected = dataclasses.replace(Preprocessor.read(tmp_path / "model" / PREPROCESSOR_FILE),
+                                   min_overlap_pixels=7, min_overlap_border_share=0.2, min_overlap_brightness=1.1)
     assert Preprocessor.read(saved) == expected
     assert (tmp_path / "copy" / "model.safetensors").read_bytes() == (tmp_path / "model" / "model.safetensors").read_bytes()
     with pytest.raises(FileExistsError, match="already exists"):
-        save_with_settings(tmp_path / "model", output, 7, 0.2, tmp_path / "copy")
-    with pytest.raises(SystemExit):
-        parse_args(["--sizes", "5", "10", "--save_to", str(tmp_path / "other")])
-    with pytest.raises(SystemExit):
-        parse_args(["--sizes", "5", "--shares", "0", "0.1", "--save_to", str(tmp_path / "other")])
-    with pytest.raises(SystemExit):
-        parse_args(["--sizes", "-1"])
-    with pytest.raises(SystemExit):
-        parse_args(["--shares", "0.6"])
-    with pytest.raises(SystemExit):
-        parse_args(["--model", str(tmp_path / "model"), "--sizes", "5", "--save_to", str(tmp_path / "copy")])
+        save_with_settings(tmp_path / "model", chosen, tmp_path / "copy")
+    for wrong in (["--sizes", "5", "10", "--save_to", str(tmp_path / "other")],
+                  ["--sizes", "5", "--brightnesses", "1", "1.1", "--save_to", str(tmp_path / "other")],
+                  ["--sizes", "-1"], ["--shares", "0.6"], ["--brightnesses", "-1"],
+                  ["--model", str(tmp_path / "model"), "--sizes", "5", "--save_to", str(tmp_path / "copy")]):
+        with pytest.raises(SystemExit):
+            parse_args(wrong)
