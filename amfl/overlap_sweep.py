@@ -34,7 +34,7 @@ from amfl.data.real_pairs import extract_real_pairs
 from amfl.data.sources import SourceError
 from amfl.markdown import markdown_table
 from amfl.metrics import score_batch
-from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
+from amfl.preprocessing import Preprocessor
 from amfl.real_scoring import REAL_INPUTS, RealPredictions, predict_real_pairs, score_predictions
 from amfl.segmentation import Segmenter, limit_threads
 
