@@ -1,11 +1,18 @@
 """Choose a model's stray-overlap settings (:mod:`amfl.small_overlaps`) on validation pairs.
 
-The network runs once per image, on the Pommier validation split and on the real validation
-pairs, through the app's path (:class:`amfl.segmentation.Segmenter`); each combination of the
+The network runs once per image, on the Pommier validation samples that the protocol would
+score (those with overlap, :attr:`Splits.validation_scored`) and on the real validation pairs,
+through the app's path (:class:`amfl.segmentation.Segmenter`); each combination of the
 settings to try (``min_overlap_pixels`` from ``--sizes``, ``min_overlap_border_share`` from
 ``--shares``, ``min_overlap_brightness`` from ``--brightnesses``) is then applied to its raw
-labels, followed by the model's naming, and scored: Pommier Dice, IoU and Hausdorff, and the
-real pairs' mean Dice per kind and input. Test pairs are never read. ``--save_to`` writes a
+labels, followed by the model's naming, and scored: Pommier Dice, IoU and Hausdorff in the
+network's 128 x 128 frame, as ``amfl.evaluate`` scores the test, and the real pairs' mean Dice
+per kind and input. Test pairs are never read.
+
+Scored on every validation sample instead (before stop 35), a merge looked better than it is:
+on samples without overlap it removes invented overlap, each a Hausdorff of the image diagonal
+for that class, while on the scored test, where every sample has overlap, it can remove a small
+true one. ``--save_to`` writes a
 copy of the model folder with the chosen settings in its preprocessor::
 
     python -m amfl.overlap_sweep --model space/model --sizes 0 10 --brightnesses 0 1.05 1.1
@@ -62,8 +69,9 @@ def settings_grid(output: Preprocessor, sizes: Sequence[int], shares: Sequence[f
 
 @dataclass(frozen=True)
 class NetworkOutputs:
-    """What the network gave on the validation pairs, before any output step: the Pommier
-    labels, truths and seen images (N, H, W), and the real pairs' labels with their seen images."""
+    """What the network gave on the validation pairs, before any output step: the scored Pommier
+    samples' labels, truths and seen images (N, H, W) at their own size, and the real pairs'
+    labels with their seen images."""
 
     pommier_labels: np.ndarray
     pommier_truths: np.ndarray
@@ -76,7 +84,8 @@ def sweep_rows(grid: Sequence[Preprocessor], outputs: NetworkOutputs) -> list[di
     """One row per preprocessor of ``grid``: its output steps applied to ``outputs``, scored."""
     rows = []
     for output in grid:
-        means = score_batch(output.finish(outputs.pommier_labels, outputs.pommier_images), outputs.pommier_truths).means
+        pommier = output.finish(outputs.pommier_labels, outputs.pommier_images)
+        means = score_batch(output.pad_labels(pommier), output.pad_labels(outputs.pommier_truths)).means
         row: dict[str, object] = {
             "min overlap pixels": output.min_overlap_pixels, "min border share": output.min_overlap_border_share,
             "min brightness": output.min_overlap_brightness, "Pommier Dice": means["dice"],
@@ -134,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         model = amfl.hub.from_pretrained(args.model)
         output = amfl.hub.load_preprocessor(args.model, model)
         real_pairs = extract_real_pairs(list_metaphases(args.adir), progress=False).select(split="validation")
-        pommier = split_pairs(load_pairs(args.h5, progress=False)).validation
+        pommier = split_pairs(load_pairs(args.h5, progress=False)).validation_scored
     except (SourceError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -148,6 +148,12 @@ class Preprocessor:
         """Padded (height, width) for an image of ``shape``."""
         return network_size(shape, self.size_divisor, self.minimum_size)
 
+    def pad_labels(self, labels: np.ndarray) -> np.ndarray:
+        """Label maps (..., H, W) padded with background to the frame :meth:`prepare` gives their
+        images: scores then count the same pixels, and the same image diagonal, as the test's."""
+        shape = labels.shape[-2:]
+        return pad(labels, centred_padding(shape, self.network_size(shape)), 0)
+
     def foreground(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Images (..., H, W) of either polarity -> float32 chromosomes bright on a
         background of 0 (negatives clipped), and per image whether it was inverted."""

@@ -32,6 +32,10 @@ def test_rebuilt_split_scores_only_test_samples_with_overlap(built):
     assert 0 < sizes.test_scored < sizes.test
     assert len(splits.test_scored) == sizes.test_scored
     assert (splits.test_scored.labels == 3).any(axis=(1, 2)).all()
+    scored = splits.validation_scored
+    assert 0 < len(scored) < sizes.validation
+    assert len(scored) == int((splits.validation.labels == 3).any(axis=(1, 2)).sum())
+    assert (scored.labels == 3).any(axis=(1, 2)).all()
 
 
 def test_model_arrays_pad_to_128_like_the_authors():

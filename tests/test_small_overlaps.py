@@ -136,6 +136,17 @@ def test_the_sweep_scores_each_setting_on_the_same_network_labels():
     assert rows[0]["touching masked Dice"] == rows[2]["touching masked Dice"] == pytest.approx(100)
 
 
+def test_the_sweep_scores_pommier_in_the_network_frame_like_the_test():
+    """A small true crossing merged away: the overlap class is then in the truth only, which
+    costs the diagonal of the 128 x 128 frame the test is scored in, not of the sample."""
+    crossing = _crossing()
+    real = RealPredictions("m", [], {"raw": [], "masked": []})
+    outputs = NetworkOutputs(crossing[None], crossing[None], _seen(crossing)[None], real, {"raw": [], "masked": []})
+    kept, merged = sweep_rows(settings_grid(Preprocessor(), [0, 10], [0.0], [0.0]), outputs)
+    assert kept["Pommier Hausdorff"] == 0
+    assert merged["Pommier Hausdorff"] > np.hypot(127, 127) / 4
+
+
 def test_the_sweep_saves_a_copy_with_the_chosen_settings_and_refuses_to_overwrite(tmp_path):
     model = create_model("amfl-small", base_width=4)
     model.save_pretrained(tmp_path / "model")

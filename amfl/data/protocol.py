@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from amfl.data.pairs import OverlapPairs
-from amfl.preprocessing import Preprocessor, pad
+from amfl.preprocessing import Preprocessor
 
 OVERLAP_LABEL = 3
 
@@ -29,7 +29,8 @@ class SplitSizes:
 
 @dataclass(frozen=True)
 class Splits:
-    """``train`` excludes ``validation``; ``test_scored`` is the subset of ``test`` with overlap."""
+    """``train`` excludes ``validation``; ``test_scored`` and ``validation_scored`` are the
+    subsets of ``test`` and ``validation`` with overlap, the samples the protocol scores."""
 
     train: OverlapPairs
     validation: OverlapPairs
@@ -40,6 +41,11 @@ class Splits:
     @property
     def test_scored(self) -> OverlapPairs:
         return self.test.subset(has_overlap(self.test.labels))
+
+    @property
+    def validation_scored(self) -> OverlapPairs:
+        """Validation samples scored as the test is: a choice made on them aims at the test score."""
+        return self.validation.subset(has_overlap(self.validation.labels))
 
     def sizes(self) -> SplitSizes:
         return SplitSizes(
@@ -88,6 +94,4 @@ def model_arrays(pairs: OverlapPairs, preprocessor: Preprocessor) -> tuple[np.nd
     """Network-ready arrays: images (N, 1, H, W) float32 in 0..1 and labels (N, H, W) int64,
     prepared by the model's ``preprocessor`` exactly as inference prepares one image (94 x 93
     samples are padded centred to 128 x 128); labels are padded with 0 (background)."""
-    prepared = preprocessor.prepare(pairs.images)
-    labels = pad(pairs.labels, prepared.padding, 0)
-    return prepared.images[:, None], labels.astype(np.int64)
+    return preprocessor.prepare(pairs.images).images[:, None], preprocessor.pad_labels(pairs.labels).astype(np.int64)
