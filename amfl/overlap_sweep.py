@@ -12,8 +12,8 @@ per kind and input. Test pairs are never read.
 Scored on every validation sample instead (before stop 35), a merge looked better than it is:
 on samples without overlap it removes invented overlap, each a Hausdorff of the image diagonal
 for that class, while on the scored test, where every sample has overlap, it can remove a small
-true one. ``--save_to`` writes a
-copy of the model folder with the chosen settings in its preprocessor::
+true one. ``--save_to`` writes a copy of the model folder with the chosen settings in its
+preprocessor::
 
     python -m amfl.overlap_sweep --model space/model --sizes 0 10 --brightnesses 0 1.05 1.1
     python -m amfl.overlap_sweep --model space/model --sizes 10 --brightnesses 1.1 --save_to runs/default-merged
