@@ -75,14 +75,14 @@ def test_the_preprocessor_keeps_the_naming_and_reads_older_files_as_network(tmp_
 
 def test_the_segmenter_names_its_output_as_the_preprocessor_says():
     model = amfl.hub.from_pretrained(BUNDLED_MODEL)
-    preprocessor = amfl.hub.load_preprocessor(BUNDLED_MODEL, model)
+    as_network = dataclasses.replace(amfl.hub.load_preprocessor(BUNDLED_MODEL, model), naming="network")
     image, _ = example_arrays(1)
-    expected = apply_naming(Segmenter(model, preprocessor=preprocessor).segment(image).labels, "area")
+    expected = apply_naming(Segmenter(model, preprocessor=as_network).segment(image).labels, "area")
     with torch.no_grad():  # the same network with its names 1 and 2 exchanged
         for parameter in (model.head.weight, model.head.bias):
             parameter[[1, 2]] = parameter[[2, 1]].clone()
-    by_area = dataclasses.replace(preprocessor, naming="area")
-    assert not np.array_equal(Segmenter(model, preprocessor=preprocessor).segment(image).labels, expected)
+    by_area = dataclasses.replace(as_network, naming="area")
+    assert not np.array_equal(Segmenter(model, preprocessor=as_network).segment(image).labels, expected)
     assert np.array_equal(Segmenter(model, preprocessor=by_area).segment(image).labels, expected)
 
 

@@ -130,7 +130,8 @@ def test_two_bfloat16_tiled_forwards_at_once_give_the_labels_of_one_at_a_time(bu
 
 def test_an_image_at_the_threshold_keeps_todays_single_forward_bit_for_bit(bundled):
     """1024 x 1024 is one forward with the labels of the code before tiling (the model as
-    ``inference_ready`` makes it, argmax of the probabilities); one row more is tiled."""
+    ``inference_ready`` makes it, argmax of the probabilities, then the model's output steps);
+    one row more is tiled."""
     model, preprocessor = bundled
     segmenter = Segmenter(model, preprocessor=preprocessor)
     shapes = forward_shapes(segmenter)
@@ -140,7 +141,8 @@ def test_an_image_at_the_threshold_keeps_todays_single_forward_bit_for_bit(bundl
     assert shapes == [(1, 1, 1024, 1024)]
     prepared = preprocessor.prepare(grey[None])
     today = inference_ready(model).predict(torch.from_numpy(prepared.images[:, None]))
-    np.testing.assert_array_equal(labels, prepared.padding.crop(today.argmax(dim=1)[0]).to(torch.uint8).numpy())
+    network_labels = prepared.padding.crop(today.argmax(dim=1)[0]).to(torch.uint8).numpy()
+    np.testing.assert_array_equal(labels, preprocessor.finish(network_labels, prepared.unpadded()[0]))
     assert segmenter.is_large((1025, 1024)) and not segmenter.is_large((1024, 1000))
 
 
