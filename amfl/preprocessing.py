@@ -148,11 +148,14 @@ class Preprocessor:
         """Padded (height, width) for an image of ``shape``."""
         return network_size(shape, self.size_divisor, self.minimum_size)
 
+    def padding(self, shape: tuple[int, int]) -> Padding:
+        """What :meth:`prepare` adds around an image of ``shape``: centred to :meth:`network_size`."""
+        return centred_padding(shape, self.network_size(shape))
+
     def pad_labels(self, labels: np.ndarray) -> np.ndarray:
         """Label maps (..., H, W) padded with background to the frame :meth:`prepare` gives their
         images: scores then count the same pixels, and the same image diagonal, as the test's."""
-        shape = labels.shape[-2:]
-        return pad(labels, centred_padding(shape, self.network_size(shape)), 0)
+        return pad(labels, self.padding(labels.shape[-2:]), 0)
 
     def foreground(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Images (..., H, W) of either polarity -> float32 chromosomes bright on a
@@ -180,7 +183,7 @@ class Preprocessor:
     def prepare(self, images: np.ndarray) -> Prepared:
         """Images (..., H, W) -> :class:`Prepared`, padded centred to :meth:`network_size`."""
         foreground, inverted = self.foreground(images)
-        padding = centred_padding(foreground.shape[-2:], self.network_size(foreground.shape[-2:]))
+        padding = self.padding(foreground.shape[-2:])
         return Prepared(scale_to_unit(pad(foreground, padding, self.pad_value)), padding, inverted)
 
     @property
