@@ -40,17 +40,22 @@ class Splits:
 
     @property
     def test_scored(self) -> OverlapPairs:
-        return self.test.subset(has_overlap(self.test.labels))
+        return with_overlap(self.test)
 
     @property
     def validation_scored(self) -> OverlapPairs:
         """Validation samples scored as the test is: a choice made on them aims at the test score."""
-        return self.validation.subset(has_overlap(self.validation.labels))
+        return with_overlap(self.validation)
 
     def sizes(self) -> SplitSizes:
         return SplitSizes(
             len(self.train), len(self.validation), len(self.test), int(has_overlap(self.test.labels).sum())
         )
+
+
+def with_overlap(pairs: OverlapPairs) -> OverlapPairs:
+    """The samples of ``pairs`` that the protocol scores: those with overlap pixels."""
+    return pairs.subset(has_overlap(pairs.labels))
 
 
 def has_overlap(labels: np.ndarray) -> np.ndarray:
