@@ -35,9 +35,10 @@ def run_and_models(tmp_path, training_h5):
 
 
 def validation_dice(folder, config) -> float:
-    """Pommier validation Dice of a saved model, predicted here without the CLI's loaders."""
+    """Pommier validation Dice (the samples with overlap) of a saved model, predicted here
+    without the CLI's loaders."""
     model = amfl.hub.from_pretrained(folder)
-    pairs = split_pairs(load_pairs(config.h5, progress=False), seed=config.seed).validation.subset(slice(config.max_samples))
+    pairs = split_pairs(load_pairs(config.h5, progress=False), seed=config.seed).validation_scored.subset(slice(config.max_samples))
     split = SplitTensors.from_pairs(pairs, amfl.hub.load_preprocessor(folder, model))
     with torch.no_grad():
         predicted = model(split.images).argmax(dim=1).numpy()

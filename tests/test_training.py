@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 import amfl.hub
 from amfl.data.dataset import load_pairs
-from amfl.data.protocol import split_pairs
+from amfl.data.protocol import OVERLAP_LABEL, split_pairs
 from amfl.metrics import METRIC_NAMES
 from amfl.models import create_model
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
@@ -96,6 +96,16 @@ def test_tiny_run_leaves_a_loadable_model_and_the_eight_metrics(tmp_path, traini
     assert "\n300 greyscale images" in (tmp_path / "dataset_card" / "README.md").read_text()  # measured counts
     assert len(complete_checkpoints(tmp_path)) == 2
     assert list((tmp_path / "amfl").glob("events.out.tfevents.*")), "TensorBoard tracker wrote no events"
+
+
+def test_validation_like_the_test_holds_only_the_samples_with_overlap(tmp_path, training_h5):
+    config = tiny_config(tmp_path, training_h5, "--max_samples", "300")
+    splits = split_pairs(load_pairs(config.h5, progress=False), seed=config.seed)
+    data = from_splits(splits, config)
+    assert len(splits.validation_scored) < len(splits.validation), "this data should hold validation samples without overlap"
+    for split, scored in ((data.validation, splits.validation_scored), (data.test, splits.test_scored)):
+        assert len(split) == len(scored)
+        assert bool((split.labels == OVERLAP_LABEL).flatten(1).any(1).all())
 
 
 def test_generator_alone_trains_with_a_weighted_loss(tmp_path, training_h5):

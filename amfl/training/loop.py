@@ -292,7 +292,7 @@ def _check_data(data: TrainingData, source: str) -> None:
         raise ValueError(
             f"{source}: no samples in the {', '.join(empty)} split(s); expected at least one in each "
             "of the paper's splits (80/20 train/test, the last 25% of train for validation; only "
-            f"test samples with overlap pixels, label {OVERLAP_LABEL}, are scored); check --max_samples and the data"
+            f"validation and test samples with overlap pixels, label {OVERLAP_LABEL}, are scored); check --max_samples and the data"
         )
     splits = {"train": data.train, "validation": data.validation, "test": data.test, **data.extra_validation}
     for name, split in splits.items():
