@@ -2,7 +2,7 @@
 
 Each weight ``w`` gives a ``from_pretrained`` folder ``OUT/weight-<w>`` holding
 ``(1 - w) * start + w * tuned`` (``amfl.models.interpolation``) with the start's
-preprocessing. With ``--validate_run`` every folder, and the start itself, is scored on the
+preprocessing; given several fine-tunes (epochs of one run), ``tuned`` is their mean. With ``--validate_run`` every folder, and the start itself, is scored on the
 validation sets of that training run (its ``training_config.json``: the Pommier validation
 pairs with overlap, scored as the test is, and, for a mixture run, the real validation
 pairs), never on a test split, so the
@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 import amfl.hub
 from amfl.markdown import markdown_table
-from amfl.models.interpolation import interpolated_model, read_weights
+from amfl.models.interpolation import interpolated_model, mean_weights, read_weights
 from amfl.scoring import evaluate
 from amfl.training.config import CONFIG_FILE, TrainConfig
 from amfl.training.data import evaluation_set, training_preprocessor
@@ -57,17 +57,18 @@ def weight_folder(out: Path, weight: float) -> Path:
     return Path(out) / f"weight-{weight:g}"
 
 
-def write_interpolations(start: Path, tuned: Path, weights: list[float], out: Path) -> list[Path]:
-    """Save one ``from_pretrained`` folder per weight; returns them in the order of ``weights``."""
+def write_interpolations(start: Path, tuned: list[Path], weights: list[float], out: Path) -> list[Path]:
+    """Save one ``from_pretrained`` folder per weight, toward the mean of the ``tuned``
+    weights; returns the folders in the order of ``weights``."""
     start_model = amfl.hub.from_pretrained(start)
     preprocessor = amfl.hub.load_preprocessor(start, start_model)
-    tuned_weights = read_weights(tuned)
+    tuned_weights = mean_weights([read_weights(path) for path in tuned])
     folders = []
     for weight in weights:
         folder = weight_folder(out, weight)
         interpolated_model(start_model, tuned_weights, weight).save_pretrained(folder)
         preprocessor.save(folder)
-        source = {"start": str(start), "tuned": str(tuned), "weight": weight}
+        source = {"start": str(start), "tuned": [str(path) for path in tuned], "weight": weight}
         (folder / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
         folders.append(folder)
     return folders
@@ -147,7 +148,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("start", type=Path, help="the model folder the fine-tune started from (for a --widen run, the widened start: the run's epoch-0 model folder)")
-    parser.add_argument("tuned", type=Path, help="the fine-tune: a model folder, a training checkpoint folder or a .safetensors file")
+    parser.add_argument("tuned", type=Path, nargs="+", help="the fine-tune: a model folder, a training checkpoint folder or a .safetensors file; several (e.g. consecutive epochs of one run) are averaged into one")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 0.75], help="fine-tune shares to write")
     parser.add_argument("--out", type=Path, required=True, help="folder for the weight-<w> model folders")
     parser.add_argument("--validate_run", type=Path, default=None, help="output_dir of the fine-tune's training run: score every weight on its validation sets and choose one")

@@ -64,6 +64,20 @@ def test_a_validated_sweep_writes_loadable_folders_scores_them_and_chooses(tmp_p
         assert torch.equal(amfl.hub.from_pretrained(weight_folder(out, 0.0)).state_dict()[name], tensor), name
 
 
+def test_several_fine_tunes_are_averaged_into_the_tuned_end(tmp_path, run_and_models):
+    _, start, tuned = run_and_models
+    torch.manual_seed(1)
+    NestedUNet(base_width=2).save_pretrained(tmp_path / "tuned-2")
+    out = tmp_path / "mean"
+    assert main([str(start), str(tuned), str(tmp_path / "tuned-2"), "--weights", "1", "--out", str(out)]) == 0
+    ends = [amfl.hub.from_pretrained(folder).state_dict() for folder in (tuned, tmp_path / "tuned-2")]
+    mixed = amfl.hub.from_pretrained(weight_folder(out, 1.0)).state_dict()
+    for name, tensor in mixed.items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, (ends[0][name] + ends[1][name]) / 2)
+    assert json.loads((weight_folder(out, 1.0) / SOURCE_FILE).read_text())["tuned"] == [str(tuned), str(tmp_path / "tuned-2")]
+
+
 def test_the_choice_keeps_the_starts_pommier_score_before_the_mean():
     scores = [
         WeightScore(0.0, "a", {"validation": 93.0, "real": 20.0}),

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 from amfl.models import NestedUNet
-from amfl.models.interpolation import interpolated_model, read_weights
+from amfl.models.interpolation import interpolated_model, mean_weights, read_weights
 
 
 def pair_of_models() -> tuple[NestedUNet, dict[str, torch.Tensor]]:
@@ -59,3 +59,26 @@ def test_weights_are_read_from_a_file_or_a_folder_and_a_missing_file_is_named(tm
         assert torch.equal(read_weights(path)["a"], tensors["a"])
     with pytest.raises(FileNotFoundError, match="no weights at .*empty"):
         read_weights(tmp_path / "empty")
+
+
+def test_a_mean_of_weights_averages_float_tensors_and_takes_the_last_counters():
+    start, tuned = pair_of_models()
+    first = start.state_dict()
+    third = {name: tensor * 3 if tensor.is_floating_point() else tensor + 1 for name, tensor in tuned.items()}
+    mean = mean_weights([first, tuned, third])
+    for name, tensor in first.items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(mean[name], (tensor + tuned[name] + third[name]) / 3)
+        else:
+            assert torch.equal(mean[name], third[name]), name
+
+
+def test_weights_that_do_not_match_are_not_averaged():
+    start, tuned = pair_of_models()
+    missing = dict(tuned)
+    name = next(iter(missing))
+    del missing[name]
+    with pytest.raises(ValueError, match=name):
+        mean_weights([start.state_dict(), missing])
+    with pytest.raises(ValueError, match="no weights"):
+        mean_weights([])

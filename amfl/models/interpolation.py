@@ -41,6 +41,28 @@ def interpolated_model(start: nn.Module, tuned: Mapping[str, Tensor], weight: fl
     return model
 
 
+def mean_weights(weight_sets: list[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+    """The mean of several sets of the same tensors (e.g. consecutive epochs of one run, whose
+    average often scores better than any one of them). Counters come from the last set.
+
+    Raises ValueError when the sets are empty or do not hold the same tensors.
+    """
+    if not weight_sets:
+        raise ValueError("no weights to average")
+    first, *others = weight_sets
+    for index, other in enumerate(others, start=2):
+        misfits = sorted(set(first) ^ set(other)) + [
+            name for name in set(first) & set(other) if first[name].shape != other[name].shape
+        ]
+        if misfits:
+            raise ValueError(f"weights {index} do not match the first: {', '.join(misfits[:5])}")
+    return {
+        name: sum(weights[name].double() for weights in weight_sets).div(len(weight_sets)).to(tensor.dtype)
+        if tensor.is_floating_point() else weight_sets[-1][name].clone()
+        for name, tensor in first.items()
+    }
+
+
 def read_weights(path: Path) -> dict[str, Tensor]:
     """The tensors of a ``.safetensors`` file, or of a folder's model.safetensors (a model
     folder or a training checkpoint)."""
