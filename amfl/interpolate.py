@@ -6,11 +6,11 @@ preprocessing; given several fine-tunes (epochs of one run), ``tuned`` is their 
 ``--validate_run`` every folder, and the start itself, is scored on the validation sets of
 that training run (its ``training_config.json``: the Pommier validation pairs with overlap,
 scored as the test is, and, for a mixture run, the real validation pairs), never on a test
-split, so the weight can be chosen before any test score is seen. The chosen weight is the one with the
-best mean validation Dice among those that keep the start's Pommier validation Dice, the
-rule of the trainer's ``--hold_pommier``; ``--pommier_margin`` asks more of them: a Pommier
-validation Dice that many points above the start's, since a choice only 0.1-0.2 points above
-it lost Pommier test Dice twice (``results/real-image/README.md``, stop 24).
+split, so the weight can be chosen before any test score is seen. The chosen weight is the
+one with the best mean validation Dice among those that keep the start's Pommier validation
+Dice, the rule of the trainer's ``--hold_pommier``; ``--pommier_margin`` asks more of them:
+a Pommier validation Dice that many points above the start's, since a choice only 0.1-0.2
+points above it lost Pommier test Dice twice (``results/real-image/README.md``, stop 24).
 """
 
 from __future__ import annotations
