@@ -123,7 +123,7 @@ CORPUS: dict[str, tuple[Callable[[Path], Path], list[str], str]] = {
                 r"has dtype \|S2, expected whole numbers"),
     "booleans": (lambda d: h5_file(d / "pairs.h5", **{CLEAN: stacked().astype(bool)}), [], r"has dtype bool"),
     "no overlap to score": (lambda d: h5_file(d / "pairs.h5", **{CLEAN: without_overlap()}), [],
-                            r"no samples in the test split\(s\); expected at least one .*overlap pixels"),
+                            r"no samples in the validation, test split\(s\); expected at least one .*overlap pixels"),
     "path that does not exist": (lambda d: d / "absent.h5", [], r"file not found; expected an HDF5 file"),
     "directory": (lambda d: (d / "folder.h5").mkdir() or d / "folder.h5", [], r"is a directory, not a file"),
 }
