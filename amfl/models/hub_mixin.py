@@ -154,7 +154,11 @@ def _check_weights_fit(model: nn.Module, weights: Mapping[str, Tensor], source: 
 def weight_misfits(model: nn.Module, weights: Mapping[str, Tensor]) -> list[str]:
     """Why ``weights`` cannot be loaded into ``model``, a phrase per kind of problem (missing,
     unexpected, wrong shape) naming the tensors; empty when they fit."""
-    expected = model.state_dict()
+    return tensor_misfits(model.state_dict(), weights)
+
+
+def tensor_misfits(expected: Mapping[str, Tensor], weights: Mapping[str, Tensor]) -> list[str]:
+    """Why ``weights`` do not hold the tensors of ``expected`` (:func:`weight_misfits`'s phrases)."""
     missing = sorted(expected.keys() - weights.keys())
     unexpected = sorted(weights.keys() - expected.keys())
     wrong_shape = [

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from amfl.hub_files import WEIGHTS_FILE
-from amfl.models.hub_mixin import weight_misfits
+from amfl.models.hub_mixin import tensor_misfits, weight_misfits
 
 
 def interpolated_model(start: nn.Module, tuned: Mapping[str, Tensor], weight: float) -> nn.Module:
@@ -51,11 +51,9 @@ def mean_weights(weight_sets: list[Mapping[str, Tensor]]) -> dict[str, Tensor]:
         raise ValueError("no weights to average")
     first, *others = weight_sets
     for index, other in enumerate(others, start=2):
-        misfits = sorted(set(first) ^ set(other)) + [
-            name for name in set(first) & set(other) if first[name].shape != other[name].shape
-        ]
+        misfits = tensor_misfits(first, other)
         if misfits:
-            raise ValueError(f"weights {index} do not match the first: {', '.join(misfits[:5])}")
+            raise ValueError(f"weights {index} do not match the first: {'; '.join(misfits)}")
     return {
         name: sum(weights[name].double() for weights in weight_sets).div(len(weight_sets)).to(tensor.dtype)
         if tensor.is_floating_point() else weight_sets[-1][name].clone()
