@@ -33,7 +33,7 @@ def test_rebuilt_split_scores_only_test_samples_with_overlap(built):
     assert len(splits.test_scored) == sizes.test_scored
     assert (splits.test_scored.labels == 3).any(axis=(1, 2)).all()
     scored = splits.validation_scored
-    assert 0 < len(scored) < sizes.validation
+    assert 0 < len(scored) == sizes.validation_scored < sizes.validation
     assert len(scored) == int((splits.validation.labels == 3).any(axis=(1, 2)).sum())
     assert (scored.labels == 3).any(axis=(1, 2)).all()
 

@@ -93,7 +93,8 @@ def run_build(args: argparse.Namespace) -> None:
     print(f"built {len(result.clean):,} samples of {result.clean.sample_shape} in {result.seconds:.1f} s")
     print(result.cleaning)
     print(
-        f"split (seed 123): train {sizes.train:,}, validation {sizes.validation:,}, "
+        f"split (seed 123): train {sizes.train:,}, validation {sizes.validation:,} "
+        f"({sizes.validation_scored:,} with overlap, scored), "
         f"test {sizes.test:,} ({sizes.test_scored:,} with overlap, scored)"
     )
     print(f"cache: {result.path}")

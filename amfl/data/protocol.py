@@ -25,6 +25,7 @@ class SplitSizes:
     validation: int
     test: int
     test_scored: int
+    validation_scored: int
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Splits:
 
     def sizes(self) -> SplitSizes:
         return SplitSizes(
-            len(self.train), len(self.validation), len(self.test), int(has_overlap(self.test.labels).sum())
+            len(self.train), len(self.validation), len(self.test), int(has_overlap(self.test.labels).sum()),
+            int(has_overlap(self.validation.labels).sum()),
         )
 
 
