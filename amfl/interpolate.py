@@ -149,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("start", type=Path, help="the model folder the fine-tune started from (for a --widen run, the widened start: the run's epoch-0 model folder)")
     parser.add_argument("tuned", type=Path, nargs="+", help="the fine-tune: a model folder, a training checkpoint folder or a .safetensors file; several (e.g. consecutive epochs of one run) are averaged into one")
-    parser.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 0.75], help="fine-tune shares to write")
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 0.75], help="fine-tune shares to write; above 1 goes past the fine-tune (from the start toward a blend made at w, 1/w gives back its fine-tune)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the weight-<w> model folders")
     parser.add_argument("--validate_run", type=Path, default=None, help="output_dir of the fine-tune's training run: score every weight on its validation sets and choose one")
     parser.add_argument("--pommier_margin", type=float, default=0.0, help="Dice points above the start's Pommier validation Dice that a chosen weight must reach")

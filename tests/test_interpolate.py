@@ -130,7 +130,7 @@ def test_a_start_named_otherwise_than_the_run_is_refused(tmp_path, run_and_model
 
 @pytest.mark.parametrize(("change", "message"), [
     ("no_run_config", "has no training_config.json"),
-    ("bad_weight", "must lie in [0, 1]"),
+    ("bad_weight", "must be a finite number, 0 or more"),
     ("wider_tuned", "do not fit the starting model: shape mismatches"),
     ("no_tuned_weights", "no weights at"),
 ])
@@ -140,7 +140,7 @@ def test_bad_inputs_get_a_clear_error(tmp_path, run_and_models, capsys, change, 
     if change == "no_run_config":
         run = tmp_path
     elif change == "bad_weight":
-        weights = ["1.5"]
+        weights = ["-0.5"]
     elif change == "wider_tuned":
         NestedUNet(base_width=4).save_pretrained(tuned)
     else:

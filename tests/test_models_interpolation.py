@@ -38,11 +38,20 @@ def test_the_start_is_left_as_it_was():
         assert torch.equal(tensor, before[name]), name
 
 
-@pytest.mark.parametrize("weight", [-0.1, 1.5])
-def test_a_weight_outside_zero_to_one_is_refused(weight):
+@pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf")])
+def test_a_negative_or_infinite_weight_is_refused(weight):
     start, tuned = pair_of_models()
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match="must be a finite number, 0 or more"):
         interpolated_model(start, tuned, weight)
+
+
+def test_a_weight_past_one_recovers_the_fine_tune_from_a_blend():
+    start, tuned = pair_of_models()
+    blend = interpolated_model(start, tuned, 0.4).state_dict()
+    recovered = interpolated_model(start, blend, 1 / 0.4).state_dict()
+    for name, tensor in tuned.items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(recovered[name], tensor, rtol=0, atol=1e-5)
 
 
 def test_weights_of_another_width_are_refused_with_the_tensors_named():

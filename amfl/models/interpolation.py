@@ -6,11 +6,15 @@ one that keeps most of what the start was good at while gaining most of what the
 learned (weight-space ensembling, "WiSE-FT", Wortsman et al. 2022). Here it trades the
 Pommier pairs, on which the bundled model was trained, against the real pairs a fine-tune
 learns. Both ends must have the same tensors (a widened start is the widened model).
+A weight above 1 goes on past the fine-tune along the same line: from the start toward a
+published blend at weight ``w``, weight ``1 / w`` gives back the fine-tune it was blended with,
+so a run can go on from a tuned end that only survives inside a blend.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,10 +29,10 @@ def interpolated_model(start: nn.Module, tuned: Mapping[str, Tensor], weight: fl
     """A copy of ``start`` whose floating-point tensors are ``(1 - weight) * start + weight * tuned``.
 
     Counters (integer buffers such as batch norm's ``num_batches_tracked``) are taken from
-    ``tuned``. Raises ValueError when ``weight`` is outside [0, 1] or ``tuned`` does not fit.
+    ``tuned``. Raises ValueError when ``weight`` is negative or not finite, or ``tuned`` does not fit.
     """
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"interpolation weight must lie in [0, 1] (0 = the start, 1 = the fine-tune); got {weight}")
+    if not (math.isfinite(weight) and weight >= 0.0):
+        raise ValueError(f"interpolation weight must be a finite number, 0 or more (0 = the start, 1 = the fine-tune, above 1 past it); got {weight}")
     misfits = weight_misfits(start, tuned)
     if misfits:
         raise ValueError(f"the fine-tuned weights do not fit the starting model: {'; '.join(misfits)}")
