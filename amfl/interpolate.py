@@ -63,10 +63,12 @@ def write_interpolations(start: Path, tuned: list[Path], weights: list[float], o
     start_model = amfl.hub.from_pretrained(start)
     preprocessor = amfl.hub.load_preprocessor(start, start_model)
     tuned_weights = mean_weights([read_weights(path) for path in tuned])
+    # Every weight is made before any is saved, so a bad one leaves no partial output behind.
+    models = [interpolated_model(start_model, tuned_weights, weight) for weight in weights]
     folders = []
-    for weight in weights:
+    for weight, model in zip(weights, models, strict=True):
         folder = weight_folder(out, weight)
-        interpolated_model(start_model, tuned_weights, weight).save_pretrained(folder)
+        model.save_pretrained(folder)
         preprocessor.save(folder)
         source = {"start": str(start), "tuned": [str(path) for path in tuned], "weight": weight}
         (folder / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")

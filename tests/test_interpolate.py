@@ -149,3 +149,11 @@ def test_bad_inputs_get_a_clear_error(tmp_path, run_and_models, capsys, change, 
                  "--validate_run", str(run), "--quiet"])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_bad_weight_beside_good_ones_writes_no_folder(tmp_path, run_and_models, capsys):
+    _, start, tuned = run_and_models
+    out = tmp_path / "o"
+    assert main([str(start), str(tuned), "--weights", "0.5", "nan", "--out", str(out)]) == 2
+    assert "must be a finite number, 0 or more" in capsys.readouterr().err
+    assert not out.exists()

@@ -39,7 +39,7 @@ def test_the_start_is_left_as_it_was():
 
 
 @pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf")])
-def test_a_negative_or_infinite_weight_is_refused(weight):
+def test_a_negative_or_non_finite_weight_is_refused(weight):
     start, tuned = pair_of_models()
     with pytest.raises(ValueError, match="must be a finite number, 0 or more"):
         interpolated_model(start, tuned, weight)
