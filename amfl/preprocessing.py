@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from amfl.naming import NAMINGS, apply_naming
+from amfl.pair_parts import drop_small_parts_batch
 from amfl.small_overlaps import StrayOverlapTests, merge_stray_overlaps_batch
 
 #: The encoder halves the size four times, so inputs must be a multiple of this.
@@ -108,6 +109,9 @@ class Preprocessor:
             less than this share (0..0.5) of the chromosome pixels; 0 keeps them all.
         min_overlap_brightness: so are overlap parts whose mean intensity is below this many
             times that of the chromosome pixels around them; 0 keeps them all.
+        min_part_share: labelled parts of fewer pixels than this share (0..1) of the largest
+            part are dropped first, pieces of neighbours in a pair crop
+            (:mod:`amfl.pair_parts`); 0 keeps them all, 1 the largest alone.
     """
 
     background: str = "border_median"
@@ -120,6 +124,7 @@ class Preprocessor:
     min_overlap_pixels: int = 0
     min_overlap_border_share: float = 0.0
     min_overlap_brightness: float = 0.0
+    min_part_share: float = 0.0
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
@@ -130,7 +135,7 @@ class Preprocessor:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"preprocessor {name} must be a whole number of pixels >= {least}; got {value!r}")
-        for name, most in (("min_overlap_border_share", 0.5), ("min_overlap_brightness", 10.0)):
+        for name, most in (("min_overlap_border_share", 0.5), ("min_overlap_brightness", 10.0), ("min_part_share", 1.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
                 raise ValueError(f"preprocessor {name} must be a number from 0 to {most}; got {value!r}")
@@ -191,11 +196,13 @@ class Preprocessor:
         """The tests that find overlap parts which are no crossing (:mod:`amfl.small_overlaps`)."""
         return StrayOverlapTests(self.min_overlap_pixels, self.min_overlap_border_share, self.min_overlap_brightness)
 
-    def finish(self, labels: np.ndarray, images: np.ndarray) -> np.ndarray:
+    def finish(self, labels: np.ndarray, images: np.ndarray, whole_field: bool = False) -> np.ndarray:
         """The network's label maps (..., H, W) as the model's output, given the images
-        (..., H, W) it saw (:meth:`Prepared.unpadded`): stray overlap parts merged, then named (the
-        steps on the way out, the same in the app and in scoring)."""
-        return apply_naming(merge_stray_overlaps_batch(labels, images, self.stray_overlap_tests), self.naming)
+        (..., H, W) it saw (:meth:`Prepared.unpadded`): small parts dropped (not from a
+        ``whole_field`` of many parts), stray overlap parts merged, then named (the steps on the
+        way out, the same in the app and in scoring)."""
+        kept = labels if whole_field else drop_small_parts_batch(labels, self.min_part_share)
+        return apply_naming(merge_stray_overlaps_batch(kept, images, self.stray_overlap_tests), self.naming)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -168,16 +168,18 @@ class Segmenter:
         """Segment a (H, W) grey image of either polarity. The preprocessing (background,
         polarity, scaling, padding) is of the whole image; on a large image only the network
         runs in tiles (:meth:`is_large`). The labels leave through the preprocessor's
-        :meth:`~amfl.preprocessing.Preprocessor.finish` (stray overlaps merged, names)."""
+        :meth:`~amfl.preprocessing.Preprocessor.finish` (small parts dropped, but not from a tiled
+        image, a whole field; stray overlaps merged; names)."""
         started = time.perf_counter()
         prepared = self.preprocessor.prepare(grey[None])
-        if self.tiling.applies(prepared.images.shape[-2:]):
+        tiled = self.tiling.applies(prepared.images.shape[-2:])
+        if tiled:
             labels = prepared.padding.crop(tiled_labels(self.model, prepared.images[0], self.tiling, self.device))
         else:
             batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
             probabilities = self.predict(batch)
             labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()
-        labels = self.preprocessor.finish(labels, prepared.unpadded()[0])
+        labels = self.preprocessor.finish(labels, prepared.unpadded()[0], whole_field=tiled)
         seconds = time.perf_counter() - started
         light = bool(prepared.inverted[0])
         if light:
