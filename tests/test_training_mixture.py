@@ -135,11 +135,31 @@ def test_touching_repeats_add_only_the_touching_training_pairs_again(adir):
         assert torch.equal(extra[copy * len(touching) : (copy + 1) * len(touching)], expected.labels)
 
 
-def test_touching_repeats_need_the_real_pairs():
-    with pytest.raises(ValueError, match="touching_repeats"):
-        TrainConfig(touching_repeats=2)
-    with pytest.raises(ValueError, match="touching_repeats"):
-        TrainConfig(real_repeats=1, touching_repeats=-1)
+@pytest.mark.parametrize("name", ["touching_repeats", "masked_repeats"])
+def test_repeats_of_real_pairs_need_the_real_pairs(name):
+    with pytest.raises(ValueError, match=f"--{name} adds .* it needs --real_repeats"):
+        TrainConfig(**{name: 2})
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(real_repeats=1, **{name: -1})
+
+
+def test_masked_repeats_add_every_training_window_again_with_only_the_pair_lit(adir):
+    metaphases, real = adir
+    config = TrainConfig(real_repeats=1, masked_repeats=REPEATS, pommier_train_count=POMMIER)
+    result = add_adir_sources(pommier_like(), config, progress=False)
+    train_pairs = real.select(split="train")
+    assert len(result.train) == POMMIER + (1 + REPEATS) * len(train_pairs)
+    assert result.composition["masked_windows"] == REPEATS * len(train_pairs)
+    windows = real_windows(train_pairs, metaphases)
+    masked = mixture.masked_windows(windows)
+    assert np.array_equal(masked.labels, windows.labels)
+    assert not masked.images[windows.labels == 0].any()
+    assert np.array_equal(masked.images[windows.labels > 0], windows.images[windows.labels > 0])
+    assert windows.images[windows.labels == 0].any()
+    expected = SplitTensors.from_pairs(masked, Preprocessor())
+    added = result.train.images[POMMIER + len(train_pairs):]
+    for copy in range(REPEATS):
+        assert torch.equal(added[copy * len(train_pairs) : (copy + 1) * len(train_pairs)], expected.images)
 
 
 def test_every_added_sample_is_network_ready(mixed):

@@ -75,6 +75,7 @@ class TrainConfig:
     synthetic_count: int = _option(0, "add N synthetic pairs with unlabelled neighbours made from the ADIR training cases")
     real_repeats: int = _option(0, "add the real ADIR training-split pairs (128 x 128 windows), each N times; with this or --synthetic_count, the epoch kept is the best on Pommier and real validation pairs together")
     touching_repeats: int = _option(0, "add the real training pairs that only touch N more times after --real_repeats ones: every Pommier pair overlaps, so a Pommier-heavy mixture learns to paint overlap where there is none")
+    masked_repeats: int = _option(0, "add the real training windows again N times with every pixel off the pair set to 0: the masked input of the real benchmark and of the whole-metaphase path, which raw windows never show")
     adir_dir: Path | None = _option(None, "ADIR M-FISH folder (default $AMFL_ADIR, else ../shared/data/adir-mfish)")
     # Output.
     output_dir: Path = _option(Path("runs/amfl"), "folder for checkpoints, logs, the model and metrics")
@@ -92,7 +93,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size", "discriminator_width"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
-        for name in ("synthetic_count", "real_repeats", "touching_repeats"):
+        for name in ("synthetic_count", "real_repeats", "touching_repeats", "masked_repeats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more; got {getattr(self, name)}")
         for name in ("base_width", "max_samples", "pommier_train_count", "crop_size"):
@@ -108,8 +109,9 @@ class TrainConfig:
             raise ValueError("--widen needs --base_width (the width to widen the starting model to)")
         if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
             raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
-        if self.touching_repeats and not self.real_repeats:
-            raise ValueError("--touching_repeats adds more of the real touching pairs; it needs --real_repeats (the real pairs themselves)")
+        for name, what in (("touching_repeats", "more of the real touching pairs"), ("masked_repeats", "the real pairs masked")):
+            if getattr(self, name) and not self.real_repeats:
+                raise ValueError(f"--{name} adds {what}; it needs --real_repeats (the real pairs themselves)")
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id (the model repository to create or update)")
         if not all(0 <= beta < 1 for beta in self.adam_betas):

@@ -9,7 +9,9 @@ recorded case split only (:func:`amfl.data.adir.case_split`):
   metaphases (:mod:`amfl.data.real_windows`), repeated so that 133 pairs weigh enough
   beside thousands of others (augmentation makes each repeat different); with
   ``--touching_repeats``, the pairs that only touch come again, since every Pommier pair
-  overlaps and a Pommier-heavy mixture learns to paint overlap on touching pairs.
+  overlaps and a Pommier-heavy mixture learns to paint overlap on touching pairs; with
+  ``--masked_repeats``, all of them come again masked (every pixel off the pair set to 0),
+  the input the real benchmark's masked crops and the whole-metaphase path give the model.
 
 With ``--clean_pommier`` the Pommier pairs are not augmented: they already look like the
 Pommier test pairs, and the augmentations (even scale, flips and turns: measured in
@@ -65,6 +67,12 @@ def repeated(windows: OverlapPairs, times: int, preprocessor: Preprocessor) -> S
     return SplitTensors.from_pairs(tiled, preprocessor)
 
 
+def masked_windows(windows: OverlapPairs) -> OverlapPairs:
+    """``windows`` with every pixel off the pair set to 0, as the real benchmark's ``masked``
+    crops and the whole-metaphase path's pair crops are made."""
+    return OverlapPairs(np.where(windows.labels > 0, windows.images, 0).astype(windows.images.dtype), windows.labels)
+
+
 def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = True) -> TrainingData:
     """``data`` (the Pommier splits) with the ADIR sources of ``config`` added to its
     training split and the real validation pairs as the second validation set; the
@@ -92,6 +100,9 @@ def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = T
             touching = windows.subset(np.array([pair.cluster.kind == "touching" for pair in pairs]))
             parts.append(repeated(touching, config.touching_repeats, preprocessor))
             composition["extra_touching_windows"] = len(parts[-1])
+        if config.masked_repeats:  # the config refuses it without real_repeats
+            parts.append(repeated(masked_windows(windows), config.masked_repeats, preprocessor))
+            composition["masked_windows"] = len(parts[-1])
     validation = SplitTensors.from_pairs(real_windows(real.select(split="validation"), metaphases), preprocessor)
     composition["real_validation_pairs"] = len(validation)
     return dataclasses.replace(
