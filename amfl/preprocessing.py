@@ -109,9 +109,10 @@ class Preprocessor:
             less than this share (0..0.5) of the chromosome pixels; 0 keeps them all.
         min_overlap_brightness: so are overlap parts whose mean intensity is below this many
             times that of the chromosome pixels around them; 0 keeps them all.
-        min_part_share: labelled parts of fewer pixels than this share (0..1) of the largest
-            part are dropped first, pieces of neighbours in a pair crop
-            (:mod:`amfl.pair_parts`); 0 keeps them all, 1 the largest alone.
+        min_part_share: labelled parts with fewer pixels in the image's middle half than this
+            share (0..1) of the part with the most there are dropped first, pieces of
+            neighbours in a pair crop (:mod:`amfl.pair_parts`); 0 keeps them all, 1 that part
+            alone.
     """
 
     background: str = "border_median"
