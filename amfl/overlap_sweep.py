@@ -4,9 +4,10 @@ The network runs once per image, on the Pommier validation samples that the prot
 score (those with overlap, :attr:`Splits.validation_scored`) and on the real validation pairs,
 through the app's path (:class:`amfl.segmentation.Segmenter`); each combination of the
 settings to try (``min_overlap_pixels`` from ``--sizes``, ``min_overlap_border_share`` from
-``--shares``, ``min_overlap_brightness`` from ``--brightnesses``, and ``min_part_share`` of
-:mod:`amfl.pair_parts` from ``--part_shares``) is then applied to its raw
-labels, followed by the model's naming, and scored: Pommier Dice, IoU and Hausdorff in the
+``--shares``, ``min_overlap_brightness`` from ``--brightnesses``, ``min_part_share`` of
+:mod:`amfl.pair_parts` from ``--part_shares`` and ``cut_piece_share`` of :mod:`amfl.piece_names`
+from ``--piece_shares``) is then applied to its raw labels, followed by the model's naming, and
+scored: Pommier Dice, IoU and Hausdorff in the
 network's 128 x 128 frame, as ``amfl.evaluate`` scores the test, and the real pairs' mean Dice
 per kind and input. Test pairs are never read.
 
@@ -62,15 +63,17 @@ def seen_images(output: Preprocessor, greys: Sequence[np.ndarray]) -> list[np.nd
 
 def settings_grid(
     output: Preprocessor, sizes: Sequence[int], shares: Sequence[float], brightnesses: Sequence[float],
-    part_shares: Sequence[float] = (0.0,),
+    part_shares: Sequence[float] = (0.0,), piece_shares: Sequence[float] = (0.0,),
 ) -> list[Preprocessor]:
-    """``output`` with every combination of the three stray-overlap settings and the small-part share."""
+    """``output`` with every combination of the three stray-overlap settings, the small-part
+    share and the cut-piece share."""
     return [
         dataclasses.replace(
             output, min_overlap_pixels=size, min_overlap_border_share=share, min_overlap_brightness=brightness,
-            min_part_share=part_share,
+            min_part_share=part_share, cut_piece_share=piece_share,
         )
-        for size, share, brightness, part_share in itertools.product(sizes, shares, brightnesses, part_shares)
+        for size, share, brightness, part_share, piece_share
+        in itertools.product(sizes, shares, brightnesses, part_shares, piece_shares)
     ]
 
 
@@ -96,6 +99,7 @@ def sweep_rows(grid: Sequence[Preprocessor], outputs: NetworkOutputs) -> list[di
         row: dict[str, object] = {
             "min overlap pixels": output.min_overlap_pixels, "min border share": output.min_overlap_border_share,
             "min brightness": output.min_overlap_brightness, "min part share": output.min_part_share,
+            "cut piece share": output.cut_piece_share,
             "Pommier Dice": means["dice"],
             "Pommier IoU": means["iou"], "Pommier Hausdorff": means["hausdorff"],
         }
@@ -125,6 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--brightnesses", type=float, nargs="+", default=[0.0], help="min_overlap_brightness to try (0 to 10)")
     parser.add_argument("--part_shares", type=float, nargs="+", default=[0.0],
                         help="min_part_share to try (0 to 1; amfl.pair_parts)")
+    parser.add_argument("--piece_shares", type=float, nargs="+", default=[0.0],
+                        help="cut_piece_share to try (0 to 1; amfl.piece_names)")
     parser.add_argument("--h5", type=Path, default=None, help="rebuilt Pommier dataset (default: the cache of amfl.data build)")
     parser.add_argument("--adir", type=Path, default=None, help="ADIR metaphase folder (default $AMFL_ADIR or the shared data)")
     parser.add_argument("--save_to", type=Path, default=None, help="with one value of each setting: copy the model folder here with them")
@@ -137,10 +143,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--shares must be from 0 to 0.5; got {args.shares}")
     if not all(0 <= brightness <= 10 for brightness in args.brightnesses):
         parser.error(f"--brightnesses must be from 0 to 10; got {args.brightnesses}")
-    if not all(0 <= share <= 1 for share in args.part_shares):
-        parser.error(f"--part_shares must be from 0 to 1; got {args.part_shares}")
-    if args.save_to is not None and any(len(values) != 1 for values in (args.sizes, args.shares, args.brightnesses, args.part_shares)):
-        parser.error("--save_to takes exactly one value of --sizes, --shares, --brightnesses and --part_shares, the ones chosen")
+    for name in ("part_shares", "piece_shares"):
+        if not all(0 <= share <= 1 for share in getattr(args, name)):
+            parser.error(f"--{name} must be from 0 to 1; got {getattr(args, name)}")
+    swept = (args.sizes, args.shares, args.brightnesses, args.part_shares, args.piece_shares)
+    if args.save_to is not None and any(len(values) != 1 for values in swept):
+        parser.error("--save_to takes exactly one value of --sizes, --shares, --brightnesses, --part_shares and "
+                     "--piece_shares, the ones chosen")
     if args.save_to is not None and not Path(args.model).is_dir():
         parser.error(f"--save_to copies a local model folder; {args.model} is not one")
     if args.save_to is not None and args.save_to.exists():
@@ -161,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     network_only = dataclasses.replace(
         output, min_overlap_pixels=0, min_overlap_border_share=0.0, min_overlap_brightness=0.0, min_part_share=0.0,
-        naming="network")
+        cut_piece_share=0.0, naming="network")
     segmenter = Segmenter(model, args.model, network_only)
     real = predict_real_pairs(args.model, segmenter, real_pairs)
     outputs = NetworkOutputs(
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         np.stack(seen_images(output, pommier.images)), real,
         {source: seen_images(output, [getattr(pair, source) for pair in real_pairs]) for source in REAL_INPUTS},
     )
-    grid = settings_grid(output, args.sizes, args.shares, args.brightnesses, args.part_shares)
+    grid = settings_grid(output, args.sizes, args.shares, args.brightnesses, args.part_shares, args.piece_shares)
     rows = sweep_rows(grid, outputs)
     cells = [[f"{value:.3f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
     table = markdown_table(list(rows[0]), cells)

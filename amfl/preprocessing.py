@@ -24,6 +24,7 @@ import numpy as np
 
 from amfl.naming import NAMINGS, apply_naming
 from amfl.pair_parts import drop_small_parts_batch
+from amfl.piece_names import rename_cut_pieces_batch
 from amfl.small_overlaps import StrayOverlapTests, merge_stray_overlaps_batch
 
 #: The encoder halves the size four times, so inputs must be a multiple of this.
@@ -113,6 +114,9 @@ class Preprocessor:
             share (0..1) of the part with the most there are dropped first, pieces of
             neighbours in a pair crop (:mod:`amfl.pair_parts`); 0 keeps them all, 1 that part
             alone.
+        cut_piece_share: after the stray overlaps, a piece of chromosome 1 or 2 cut off from its
+            body, touching the other's body and with fewer pixels than this share (0..1) of its
+            own body, takes the other's name (:mod:`amfl.piece_names`); 0 leaves the names.
     """
 
     background: str = "border_median"
@@ -126,6 +130,7 @@ class Preprocessor:
     min_overlap_border_share: float = 0.0
     min_overlap_brightness: float = 0.0
     min_part_share: float = 0.0
+    cut_piece_share: float = 0.0
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
@@ -136,7 +141,8 @@ class Preprocessor:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"preprocessor {name} must be a whole number of pixels >= {least}; got {value!r}")
-        for name, most in (("min_overlap_border_share", 0.5), ("min_overlap_brightness", 10.0), ("min_part_share", 1.0)):
+        for name, most in (("min_overlap_border_share", 0.5), ("min_overlap_brightness", 10.0), ("min_part_share", 1.0),
+                           ("cut_piece_share", 1.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
                 raise ValueError(f"preprocessor {name} must be a number from 0 to {most}; got {value!r}")
@@ -199,11 +205,13 @@ class Preprocessor:
 
     def finish(self, labels: np.ndarray, images: np.ndarray, whole_field: bool = False) -> np.ndarray:
         """The network's label maps (..., H, W) as the model's output, given the images
-        (..., H, W) it saw (:meth:`Prepared.unpadded`): small parts dropped (not from a
-        ``whole_field`` of many parts), stray overlap parts merged, then named (the steps on the
-        way out, the same in the app and in scoring)."""
+        (..., H, W) it saw (:meth:`Prepared.unpadded`): small parts dropped, stray overlap parts
+        merged, cut-off pieces renamed (the first and last not in a ``whole_field`` of many
+        parts), then named (the steps on the way out, the same in the app and in scoring)."""
         kept = labels if whole_field else drop_small_parts_batch(labels, self.min_part_share)
-        return apply_naming(merge_stray_overlaps_batch(kept, images, self.stray_overlap_tests), self.naming)
+        merged = merge_stray_overlaps_batch(kept, images, self.stray_overlap_tests)
+        renamed = merged if whole_field else rename_cut_pieces_batch(merged, self.cut_piece_share)
+        return apply_naming(renamed, self.naming)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

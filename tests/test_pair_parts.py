@@ -69,16 +69,18 @@ def test_every_map_of_a_stack_keeps_its_own_central_part():
     assert np.array_equal(kept, np.stack([drop_small_parts(crop, 1.0), np.fliplr(drop_small_parts(crop, 1.0))]))
 
 
-def test_the_preprocessor_saves_the_share_refuses_bad_ones_and_reads_older_files_as_off(tmp_path):
-    saved = Preprocessor(min_part_share=0.1)
+@pytest.mark.parametrize("share", ["min_part_share", "cut_piece_share"])
+def test_the_preprocessor_saves_each_output_share_refuses_bad_ones_and_reads_older_files_as_off(tmp_path, share):
+    """The part share here and the cut-piece share of amfl.piece_names, both 0..1 and off in older files."""
+    saved = Preprocessor(**{share: 0.1})
     saved.save(tmp_path)
     assert Preprocessor.read(tmp_path / PREPROCESSOR_FILE) == saved
     older = Preprocessor().to_dict()
-    del older["min_part_share"]
-    assert Preprocessor.from_dict(older).min_part_share == 0
+    del older[share]
+    assert getattr(Preprocessor.from_dict(older), share) == 0
     for wrong in (-0.1, 1.5, "0.5", True, float("nan")):
-        with pytest.raises(ValueError, match="min_part_share must be a number from 0 to 1"):
-            Preprocessor(min_part_share=wrong)
+        with pytest.raises(ValueError, match=f"{share} must be a number from 0 to 1"):
+            Preprocessor(**{share: wrong})
 
 
 def test_the_output_drops_neighbours_of_a_crop_but_not_parts_of_a_whole_field():

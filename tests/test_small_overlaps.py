@@ -163,7 +163,9 @@ def test_the_sweep_saves_a_copy_with_the_chosen_settings_and_refuses_to_overwrit
     for wrong in (["--sizes", "5", "10", "--save_to", str(tmp_path / "other")],
                   ["--sizes", "5", "--brightnesses", "1", "1.1", "--save_to", str(tmp_path / "other")],
                   ["--sizes", "5", "--part_shares", "0", "1", "--save_to", str(tmp_path / "other")],
+                  ["--sizes", "5", "--piece_shares", "0", "0.5", "--save_to", str(tmp_path / "other")],
                   ["--sizes", "-1"], ["--shares", "0.6"], ["--brightnesses", "-1"], ["--part_shares", "1.5"],
+                  ["--piece_shares", "-0.1"],
                   ["--model", str(tmp_path / "model"), "--sizes", "5", "--save_to", str(tmp_path / "copy")]):
         with pytest.raises(SystemExit):
             parse_args(wrong)
