@@ -16,7 +16,6 @@ from amfl.data.protocol import model_arrays, split_pairs
 from amfl.evaluation_cards import REAL_PAIRS_DATASET
 from amfl.metrics import score_batch
 from amfl.models import NestedUNet
-from amfl.naming import apply_naming
 from amfl.preprocessing import PREPROCESSOR_FILE, Preprocessor
 from amfl.segmentation import analyse
 from amfl.training.publish import LOCAL_DATASET_NAME
@@ -120,7 +119,8 @@ def test_it_is_no_worse_than_the_default_it_replaced_on_any_test_set():
 @pytest.mark.slow
 def test_it_scores_the_whole_rebuilt_test_split_as_its_card_says(built):
     """Re-scores the bundled model on the 2,502 scored test samples of the session's rebuild
-    (conftest), at 128 x 128 as the trainer scored them, named as its preprocessor says:
+    (conftest), at 128 x 128 as the trainer scored them, through its saved output steps
+    (``Preprocessor.finish``, as ``amfl.evaluate`` applies them):
     about 4 minutes on 2 CPU cores."""
     model = amfl.hub.from_pretrained(BUNDLED_MODEL)
     preprocessor = amfl.hub.load_preprocessor(BUNDLED_MODEL, model)
@@ -130,6 +130,6 @@ def test_it_scores_the_whole_rebuilt_test_split_as_its_card_says(built):
     with torch.inference_mode():
         for start in range(0, len(images), 64):
             predicted.append(model(torch.from_numpy(images[start : start + 64])).argmax(dim=1).numpy())
-    scores = score_batch(apply_naming(np.concatenate(predicted), preprocessor.naming), labels).means
+    scores = score_batch(preprocessor.finish(np.concatenate(predicted), images[:, 0]), labels).means
     card = card_metrics(BUNDLED_MODEL)
     assert abs(scores["dice"] - card["dice"]) < 0.05, (scores["dice"], card["dice"])
