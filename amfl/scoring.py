@@ -26,9 +26,9 @@ def predict_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) uint8 label maps (N, H, W) of every sample of a prepared ``loader``
     of (images, labels) batches, on every process; the model is put in eval mode. The
-    predictions go through ``output``'s steps on the way out (:meth:`Preprocessor.finish`: small parts dropped,
-    stray overlaps merged, cut pieces renamed, names), the model's saved preprocessor; None: as the
-    network gives them."""
+    predictions go through ``output``'s steps on the way out (:meth:`Preprocessor.finish`:
+    small parts dropped, stray overlaps merged, cut pieces renamed, names), the model's saved
+    preprocessor; None: as the network gives them."""
     model.eval()
     predicted, true, seen = [], [], []
     batches = tqdm(loader, desc=description, leave=False, disable=not (progress and accelerator.is_main_process))
