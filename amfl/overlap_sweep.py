@@ -168,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SourceError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    network_only = dataclasses.replace(
-        output, min_overlap_pixels=0, min_overlap_border_share=0.0, min_overlap_brightness=0.0, min_part_share=0.0,
-        cut_piece_share=0.0, naming="network")
-    segmenter = Segmenter(model, args.model, network_only)
+    segmenter = Segmenter(model, args.model, output.without_output_steps(naming="network"))
     real = predict_real_pairs(args.model, segmenter, real_pairs)
     outputs = NetworkOutputs(
         network_labels(segmenter, pommier.images, progress=sys.stderr.isatty()), pommier.labels,

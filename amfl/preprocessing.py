@@ -213,6 +213,14 @@ class Preprocessor:
         renamed = merged if whole_field else rename_cut_pieces_batch(merged, self.cut_piece_share)
         return apply_naming(renamed, self.naming)
 
+    def without_output_steps(self, naming: str | None = None) -> Preprocessor:
+        """This preprocessing with every step on the way out off but the naming (``naming``
+        instead, if given): the network's labels as they come, for the sweeps and timings
+        that apply the steps themselves."""
+        return dataclasses.replace(
+            self, min_overlap_pixels=0, min_overlap_border_share=0.0, min_overlap_brightness=0.0,
+            min_part_share=0.0, cut_piece_share=0.0, naming=self.naming if naming is None else naming)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

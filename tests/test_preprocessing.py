@@ -237,3 +237,11 @@ def test_a_saved_preprocessor_is_loaded_and_used_by_the_segmenter(tmp_path):
     result = segmenter.segment(np.zeros((94, 93), np.uint16))
     assert result.shape == (94, 93)
     assert seen[0].shape == (1, 1, 160, 160) and seen[0][0, 0, 0, 0].item() == 1.0  # the 255 border
+
+
+def test_without_output_steps_turns_every_step_off_but_the_naming_and_keeps_the_input_side():
+    every_step = Preprocessor(background="none", min_overlap_pixels=5, min_overlap_border_share=0.2,
+                              min_overlap_brightness=1.0, min_part_share=0.35, cut_piece_share=0.5, naming="area")
+    bare = every_step.without_output_steps()
+    assert bare == Preprocessor(background="none", naming="area")
+    assert every_step.without_output_steps(naming="network") == Preprocessor(background="none")
