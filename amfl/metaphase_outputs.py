@@ -168,10 +168,12 @@ def upright_cutout(display: np.ndarray, chromosome: Chromosome) -> np.ndarray:
 
 
 def chromosome_rows(result: MetaphaseResult) -> list[dict[str, object]]:
-    """One row of ``CHROMOSOME_COLUMNS`` per chromosome (partner empty when none)."""
+    """One row of ``CHROMOSOME_COLUMNS`` per chromosome. The partner is text, empty when none:
+    one type for the whole column, which the page's table would otherwise turn into text only
+    where some rows have a partner and some do not."""
     return [
         {**{name: value for name, value in c.record().items() if name in CHROMOSOME_COLUMNS},
-         "partner": "" if c.partner is None else c.partner, **_box_cells(c.box)}
+         "partner": "" if c.partner is None else str(c.partner), **_box_cells(c.box)}
         for c in result.chromosomes
     ]
 

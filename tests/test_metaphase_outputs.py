@@ -210,7 +210,7 @@ def test_rows_match_the_chromosomes_and_objects_set_aside(built):
     for row, c in zip(rows, result.chromosomes):
         assert (row["area"], row["length"], row["object_id"], row["review"]) == (c.area, c.length, c.object_id, c.review)
         assert (row["top"], row["left"], row["bottom"], row["right"]) == c.box
-    assert [row["partner"] for row in rows] == ["", "", 4, 3, ""]
+    assert [row["partner"] for row in rows] == ["", "", "4", "3", ""]
     assert [row["separated_by_model"] for row in rows] == [False, False, True, True, False]
     kept = set_aside_rows(result)
     assert [(row["kind"], row["object_id"]) for row in kept] == [("nucleus", 10), ("debris", 11)]
