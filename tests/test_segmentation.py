@@ -5,7 +5,6 @@ against a ground truth; the model source and thread settings."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from conftest import BUNDLED_MODEL, EXAMPLE_COUNT, example_arrays, example_paths
 #: The paper's network input side: samples are padded centred to at least this.
 TRAINING_SIZE = 128
 NUMBERS = range(1, EXAMPLE_COUNT + 1)
-#: Measured mean Dice of the bundled model over the 8 examples: 97.00 (per image 95.0-98.9).
+#: Measured mean Dice of the bundled model over the 8 examples: 96.66 (per image 93.1-98.9).
 MIN_MEAN_DICE = 95.0
 
 
@@ -58,7 +57,9 @@ def hand_prepared(grey: np.ndarray, pad_value: float) -> tuple[np.ndarray, tuple
 
 
 def by_hand(segmenter: Segmenter, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(network input, labels): the hand preprocessing, the model, argmax, the crop back."""
+    """(network input, labels): the hand preprocessing, the model, argmax, the crop back, then
+    the saved steps on the way out (their own tests: test_pair_parts, test_piece_names,
+    test_small_overlaps, test_naming)."""
     settings = json.loads((BUNDLED_MODEL / PREPROCESSOR_FILE).read_text())
     assert (settings["background"], settings["polarity"], settings["scaling"]) == (
         "border_median", "auto", "per_image_max",
@@ -67,7 +68,9 @@ def by_hand(segmenter: Segmenter, grey: np.ndarray) -> tuple[np.ndarray, np.ndar
     probabilities = segmenter.model.predict(torch.from_numpy(network_input)[None, None])
     labels = probabilities.argmax(dim=1)[0].numpy()
     height, width = grey.shape
-    return network_input, labels[top : top + height, left : left + width].astype(np.uint8)
+    crop = (slice(top, top + height), slice(left, left + width))
+    finished = segmenter.preprocessor.finish(labels[crop].astype(np.uint8), network_input[crop])
+    return network_input, finished
 
 
 def record_network_inputs(segmenter: Segmenter, monkeypatch) -> list[np.ndarray]:
@@ -115,12 +118,12 @@ def test_segmentation_is_the_models_preprocessing_then_the_network(bundled_segme
 
 def test_a_model_without_a_saved_preprocessor_is_prepared_the_same_way(bundled_segmenter, monkeypatch):
     """Segmenter(model) takes Preprocessor.for_model's defaults, which prepare images as the
-    bundled model's saved file says (it differs only in its output steps: names by area, dim
-    overlap merged) and as the hand preprocessing does."""
+    bundled model's saved file says (it differs only in its output steps) and as the hand
+    preprocessing does."""
     plain = Segmenter(amfl.hub.from_pretrained(BUNDLED_MODEL))
     saved = bundled_segmenter.preprocessor
-    assert (plain.preprocessor.naming, plain.preprocessor.min_overlap_brightness) == ("network", 0)
-    assert dataclasses.replace(plain.preprocessor, naming=saved.naming, min_overlap_brightness=saved.min_overlap_brightness) == saved
+    assert plain.preprocessor != saved
+    assert plain.preprocessor == saved.without_output_steps(naming="network")
     seen = record_network_inputs(plain, monkeypatch)
     grey, _ = example_arrays(4)
     assert_segmented_by_hand(plain, grey, plain.segment(grey), seen)
@@ -230,7 +233,7 @@ def test_the_trained_model_segments_the_examples_well(bundled_segmenter):
         analyse(bundled_segmenter, *example_paths(number)).scores["dice"] for number in NUMBERS
     ]
     assert np.mean(dice) > MIN_MEAN_DICE, dice
-    assert min(dice) > 88, dice  # measured 94.96 (example 6)
+    assert min(dice) > 88, dice  # measured 93.07 (example 6)
 
 
 # --- What follows from a label map ------------------------------------------------------------
