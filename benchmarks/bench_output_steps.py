@@ -11,6 +11,7 @@ every map ``--runs`` times, and the median per crop is printed beside the naming
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -18,13 +19,15 @@ import numpy as np
 
 from amfl.data.adir import list_metaphases
 from amfl.data.real_pairs import extract_real_pairs
+from amfl.data.sources import SourceError
+from amfl.preprocessing import Preprocessor
 from amfl.real_scoring import REAL_INPUTS
 from amfl.segmentation import Segmenter, limit_threads
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "space" / "model"
 
 
-def median_finish_ms(output, maps: list[np.ndarray], seen: list[np.ndarray], runs: int) -> float:
+def median_finish_ms(output: Preprocessor, maps: list[np.ndarray], seen: list[np.ndarray], runs: int) -> float:
     """Median milliseconds of ``output.finish`` on one map, over every map and run."""
     times = []
     for _ in range(runs):
@@ -44,7 +47,10 @@ def main() -> None:
     if args.runs < 1:
         parser.error(f"--runs must be 1 or more; got {args.runs}")
     limit_threads(args.threads)
-    pairs = extract_real_pairs(list_metaphases(None), progress=False).select(split="validation")
+    try:
+        pairs = extract_real_pairs(list_metaphases(None), progress=False).select(split="validation")
+    except (SourceError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     for source in args.model:
         saved = Segmenter.from_pretrained(source)
         steps = saved.preprocessor
