@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from amfl.naming import name_by_area, swap_names
-from amfl.real_errors import OUTCOMES, comparison_rows, error_rows, main, parse_args, pixel_outcomes, render
+from amfl.real_errors import (
+    OUTCOMES,
+    comparison_rows,
+    error_rows,
+    main,
+    name_pieces_by_truth,
+    parse_args,
+    pixel_outcomes,
+    render,
+)
 from amfl.real_scoring import RealPredictions
 
 
@@ -59,6 +68,19 @@ def _predictions(labels: np.ndarray) -> RealPredictions:
     return RealPredictions("model", [pair], {"raw": [labels], "masked": [_pair_truth()]})
 
 
+def test_best_piece_naming_renames_each_piece_by_its_truth_majority():
+    """The lower half of chromosome 2 painted 1 is a piece of 1 apart from 1's own body: it
+    goes back to 2, while 1's body keeps its name and a piece over background alone is left."""
+    truth = _pair_truth()
+    painted = truth.copy()
+    painted[3:5, 4:7] = 1
+    painted[0, 7] = 2
+    named = name_pieces_by_truth(painted, truth)
+    expected = truth.copy()
+    expected[0, 7] = 2
+    np.testing.assert_array_equal(named, expected)
+
+
 def test_error_rows_score_a_swapped_prediction_and_its_repairs():
     rows = {row["input"]: row for row in error_rows(_predictions(swap_names(_pair_truth())))}
     assert set(rows) == {"raw", "masked"}  # no touching pairs: no touching rows
@@ -66,6 +88,7 @@ def test_error_rows_score_a_swapped_prediction_and_its_repairs():
     assert raw["misnamed"] == pytest.approx(100 * 20 / 24) and raw["right"] == pytest.approx(100 * 4 / 24)
     assert raw["dice"] == pytest.approx(50)  # background and overlap right, both chromosomes wrong
     assert raw["dice best naming"] == pytest.approx(100) and raw["dice named by area"] == pytest.approx(100)
+    assert raw["dice best piece naming"] == pytest.approx(100)
     assert masked["right"] == pytest.approx(100) and masked["dice"] == pytest.approx(100)
     assert render(list(rows.values())).splitlines()[2].startswith("| overlapping | raw | 1 | 16.7 |")
 
