@@ -21,13 +21,14 @@ from amfl.naming import FIRST, OVERLAP, SECOND, each_map
 from amfl.pair_parts import EIGHT_CONNECTED
 
 
-def _pieces(labels: np.ndarray, name: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pieces(
+    labels: np.ndarray, name: int, clusters: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The 8-connected pieces of ``name`` with the overlap counted in it: their map (0 off
     them), and per piece (index 0 unused) its pixel count, whether it is its cluster's largest
-    (its body) and that body's pixel count."""
+    (its body) and that body's pixel count. ``clusters`` labels the labelled pixels' clusters."""
     pieces, count = ndimage.label((labels == name) | (labels == OVERLAP), structure=EIGHT_CONNECTED)
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-    clusters, _ = ndimage.label(labels > 0, structure=EIGHT_CONNECTED)
     cluster_of = np.zeros(count + 1, int)
     cluster_of[pieces.ravel()] = clusters.ravel()
     is_body = np.zeros(count + 1, bool)
@@ -49,11 +50,12 @@ def rename_cut_pieces(labels: np.ndarray, max_share: float) -> np.ndarray:
     if max_share <= 0:
         return labels
     named = labels
+    clusters, _ = ndimage.label(labels > 0, structure=EIGHT_CONNECTED)  # renaming keeps them
     for name, other in ((FIRST, SECOND), (SECOND, FIRST)):
-        pieces, sizes, is_body, body_sizes = _pieces(named, name)
+        pieces, sizes, is_body, body_sizes = _pieces(named, name, clusters)
         if len(sizes) <= 2:
             continue
-        other_pieces, _, other_is_body, _ = _pieces(named, other)
+        other_pieces, _, other_is_body, _ = _pieces(named, other, clusters)
         near_other_body = ndimage.binary_dilation(other_is_body[other_pieces] & (other_pieces > 0), EIGHT_CONNECTED)
         touching = np.bincount(pieces[near_other_body], minlength=len(sizes)) > 0
         chosen = ~is_body & touching & (sizes < max_share * body_sizes)
