@@ -206,20 +206,25 @@ class Preprocessor:
     def finish(self, labels: np.ndarray, images: np.ndarray, whole_field: bool = False) -> np.ndarray:
         """The network's label maps (..., H, W) as the model's output, given the images
         (..., H, W) it saw (:meth:`Prepared.unpadded`): small parts dropped, stray overlap parts
-        merged, cut-off pieces renamed (the first and last not in a ``whole_field`` of many
-        parts), then named (the steps on the way out, the same in the app and in scoring)."""
-        kept = labels if whole_field else drop_small_parts_batch(labels, self.min_part_share)
-        merged = merge_stray_overlaps_batch(kept, images, self.stray_overlap_tests)
-        renamed = merged if whole_field else rename_cut_pieces_batch(merged, self.cut_piece_share)
-        return apply_naming(renamed, self.naming)
+        merged, cut-off pieces renamed, then named (the steps on the way out, the same in the
+        app and in scoring); a ``whole_field`` of many parts skips :meth:`without_crop_steps`'s."""
+        steps = self.without_crop_steps() if whole_field else self
+        kept = drop_small_parts_batch(labels, steps.min_part_share)
+        merged = merge_stray_overlaps_batch(kept, images, steps.stray_overlap_tests)
+        return apply_naming(rename_cut_pieces_batch(merged, steps.cut_piece_share), steps.naming)
+
+    def without_crop_steps(self) -> Preprocessor:
+        """The output steps of a whole field of many parts: those that assume a crop of one pair
+        (small parts dropped, cut pieces renamed) off, the rest as saved."""
+        return dataclasses.replace(self, min_part_share=0.0, cut_piece_share=0.0)
 
     def without_output_steps(self, naming: str | None = None) -> Preprocessor:
         """This preprocessing with every step on the way out off but the naming (``naming``
         instead, if given): the network's labels as they come, for the sweeps and timings
         that apply the steps themselves."""
         return dataclasses.replace(
-            self, min_overlap_pixels=0, min_overlap_border_share=0.0, min_overlap_brightness=0.0,
-            min_part_share=0.0, cut_piece_share=0.0, naming=self.naming if naming is None else naming)
+            self.without_crop_steps(), min_overlap_pixels=0, min_overlap_border_share=0.0,
+            min_overlap_brightness=0.0, naming=self.naming if naming is None else naming)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

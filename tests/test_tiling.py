@@ -3,7 +3,6 @@ memory and the whole image's labels; images up to the threshold keep their singl
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
@@ -101,7 +100,7 @@ def test_tiled_labels_are_the_whole_image_labels(bundled, precision):
     for a pair crop alone (parts dropped, pieces renamed) are off in both: a tiled image is a
     whole field, which skips them by design (test_pair_parts, test_piece_names)."""
     model, saved = bundled
-    preprocessor = dataclasses.replace(saved, min_part_share=0.0, cut_piece_share=0.0)
+    preprocessor = saved.without_crop_steps()
     grey, truth = example_mosaic((700, 900))
     whole = Segmenter(model, preprocessor=preprocessor, tiling=Tiling(above_pixels=10**9), precision=precision)
     tiled = Segmenter(model, preprocessor=preprocessor, tiling=Tiling(above_pixels=0), precision=precision)
