@@ -51,11 +51,11 @@ def main() -> None:
         pairs = extract_real_pairs(list_metaphases(None), progress=False).select(split="validation")
     except (SourceError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
+    greys = [getattr(pair, kind).astype(np.float32) for pair in pairs for kind in REAL_INPUTS]
     for source in args.model:
         saved = Segmenter.from_pretrained(source)
         steps = saved.preprocessor
         network_only = Segmenter(saved.model, source, steps.without_output_steps(naming="network"))
-        greys = [getattr(pair, kind).astype(np.float32) for pair in pairs for kind in REAL_INPUTS]
         maps = [network_only.segment_grey(grey).labels for grey in greys]
         seen = [steps.prepare(grey[None]).unpadded()[0] for grey in greys]
         naming_only = steps.without_output_steps()
