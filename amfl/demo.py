@@ -30,7 +30,9 @@ model is named by folder name or Hub id, never by its server path.
 
 Run with ``python app.py`` (``AMFL_MODEL`` picks the model; default: the app's bundled one;
 ``AMFL_PRECISION``: ``auto``, the default, computes in bfloat16 where the CPU has it natively,
-``float32`` or ``bfloat16`` force one, :mod:`amfl.models.precision`).
+``float32`` or ``bfloat16`` force one, :mod:`amfl.models.precision`; ``AMFL_RUNTIME``:
+``auto``, the default, runs whole images in ONNX Runtime where it is installed and the
+network computes in float32, ``torch`` or ``onnxruntime`` force one, :mod:`amfl.onnx_runtime`).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from amfl.outputs import RESULT_COLUMNS, match_ground_truths, result_row, save_r
 from amfl.reading import MAX_FILE_BYTES, MAX_SIDE, InputError
 from amfl.segmentation import (
     MODEL_ENV, PRECISIONS, Analysis, Segmenter, analyse, limit_threads, resolve_model_source, resolve_precision,
+    resolve_runtime,
 )
 from amfl.space import example_files
 
@@ -374,7 +377,8 @@ def main(default_model: Path | None = None, examples_dir: Path | None = None) ->
     limit_malloc_arenas()  # before the server's threads exist: see amfl.memory
     try:
         limit_threads()
-        segmenter = Segmenter.from_pretrained(resolve_model_source(None, default_model), resolve_precision())
+        segmenter = Segmenter.from_pretrained(
+            resolve_model_source(None, default_model), resolve_precision(), resolve_runtime())
     except (FileNotFoundError, ValueError) as error:
         origin = f" ({MODEL_ENV}={os.environ[MODEL_ENV]!r})" if os.environ.get(MODEL_ENV) else ""
         raise SystemExit(f"error: cannot start the AMFL app{origin}: {error}") from None

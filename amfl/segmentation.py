@@ -8,6 +8,7 @@ them. :func:`analyse` adds a ground truth and the paper's scores.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -21,11 +22,14 @@ from amfl.metrics import NUM_CLASSES, score_batch
 from amfl.models.folding import fold_batch_norms
 from amfl.models.precision import AUTO, PRECISIONS, choose_precision, in_precision
 from amfl.naming import FIRST, OVERLAP, SECOND
+from amfl.onnx_runtime import RUNTIME_SETTINGS, RUNTIMES, OnnxNetwork, choose_runtime, onnx_network
 from amfl.pictures import difference_image, overlay, stretch_to_uint8
 from amfl.preprocessing import Preprocessor
 from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
 from amfl.tiling import Tiling, tiled_labels, whole_image_grid
 from amfl.tracing import traced_network
+
+logger = logging.getLogger(__name__)
 
 #: Images of more pixels than this, once padded to the network size, are large: the network
 #: runs on them in overlapping tiles (:mod:`amfl.tiling`), and the app segments one at a time.
@@ -41,6 +45,9 @@ THREADS_ENV = "AMFL_THREADS"
 #: has --precision): one of :data:`amfl.models.precision.PRECISIONS`, or ``auto`` (the
 #: default): bfloat16 where the CPU computes it natively, about twice as fast there.
 PRECISION_ENV = "AMFL_PRECISION"
+#: Environment variable choosing the runtime of the app's whole-image network: one of :data:`amfl.onnx_runtime.RUNTIME_SETTINGS`; ``auto`` (the default) is
+#: ONNX Runtime where it is installed and the network computes in float32.
+RUNTIME_ENV = "AMFL_RUNTIME"
 #: One thread per request: on a small shared CPU a second OpenMP thread of this small
 #: network mostly waits (25x slower at 128 x 128 on a busy 2-core machine), and a web
 #: server runs requests side by side instead.
@@ -122,11 +129,13 @@ class Segmenter:
     ``tiling``: when the network runs in tiles (default :class:`amfl.tiling.Tiling`: above
     ``LARGE_IMAGE_PIXELS``, 512-pixel cores with 64 pixels of context). ``precision``: the
     number format the network computes in (:data:`amfl.models.precision.PRECISIONS`).
+    ``runtime``: what runs the network on whole images (:mod:`amfl.onnx_runtime`; ``auto``:
+    ONNX Runtime where it can, else torch); :attr:`runtime` is the one that does.
     """
 
     def __init__(
         self, model: torch.nn.Module, source: str = "<in memory>", preprocessor: Preprocessor | None = None,
-        tiling: Tiling | None = None, precision: str = PRECISIONS[0],
+        tiling: Tiling | None = None, precision: str = PRECISIONS[0], runtime: str = RUNTIMES[0],
     ) -> None:
         self.model = whole_image_grid(inference_ready(model, precision))
         self.precision = precision
@@ -134,18 +143,28 @@ class Segmenter:
         self.preprocessor = preprocessor or Preprocessor.for_model(model)
         self.tiling = tiling or Tiling()
         self.device = next(model.parameters()).device
-        # whole images go through a trace (same logits, no GIL between operators); tiles
+        # whole images go through ONNX Runtime or a trace (no GIL between operators); tiles
         # through the model itself, whose upsampling follows the tile's place in the image
-        self.whole_image_network = traced_network(
-            self.model, self.model.in_channels, int(getattr(self.model, "input_divisor", 1)), self.device)
+        self.runtime = choose_runtime(runtime, precision, self.device)
+        self.whole_image_network = self._whole_image_network()
+
+    def _whole_image_network(self) -> torch.nn.Module | OnnxNetwork:
+        in_channels, divisor = self.model.in_channels, int(getattr(self.model, "input_divisor", 1))
+        if self.runtime == RUNTIMES[1]:
+            try:
+                return onnx_network(self.model, in_channels, divisor)
+            except RuntimeError as error:
+                logger.warning("%s runs in torch, not onnxruntime: %s", self.source, error)
+                self.runtime = RUNTIMES[0]
+        return traced_network(self.model, in_channels, divisor, self.device)
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, precision: str = PRECISIONS[0]) -> Segmenter:
+    def from_pretrained(cls, source: str | Path, precision: str = PRECISIONS[0], runtime: str = RUNTIMES[0]) -> Segmenter:
         """Load the model folder or Hub id ``source`` with its saved preprocessing."""
         import amfl.hub
 
         model = amfl.hub.from_pretrained(source)
-        return cls(model, str(source), amfl.hub.load_preprocessor(source, model), precision=precision)
+        return cls(model, str(source), amfl.hub.load_preprocessor(source, model), precision=precision, runtime=runtime)
 
     def segment(self, image: np.ndarray | str | Path) -> Segmentation:
         """Segment an image file (path) or an already decoded pixel array."""
@@ -208,6 +227,15 @@ def resolve_precision() -> str:
         return choose_precision(os.environ.get(PRECISION_ENV) or AUTO)
     except ValueError as error:
         raise ValueError(f"{error} (from {PRECISION_ENV})") from None
+
+
+def resolve_runtime() -> str:
+    """The app's runtime setting: the one ``$AMFL_RUNTIME`` names, else ``auto``; a
+    ValueError names the accepted settings and the variable."""
+    setting = os.environ.get(RUNTIME_ENV) or RUNTIME_SETTINGS[0]
+    if setting not in RUNTIME_SETTINGS:
+        raise ValueError(f"unknown runtime {setting!r} (from {RUNTIME_ENV}); choose one of {', '.join(RUNTIME_SETTINGS)}")
+    return setting
 
 
 def resolve_model_source(source: str | Path | None, default: Path | None = None) -> str:
