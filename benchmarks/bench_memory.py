@@ -3,13 +3,15 @@
 torch allocates outside Python's allocator, so tracemalloc sees little of it; each size is
 segmented in a subprocess of its own instead, which reports its peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) after loading the model and warming it up
-on a 128 x 128 image (the baseline), and after segmenting the image (the peak). The image
-is a grid of crossing chromosome-like bands (``benchmarks/bench_app.py``'s picture), uint16.
+on a 128 x 128 image (the baseline), after segmenting the image (the peak), and what it
+still holds then (the resident set, ``/proc/self/statm``): what a long-running app keeps. The
+image is a grid of crossing chromosome-like bands (``benchmarks/bench_app.py``'s picture), uint16.
 
     python benchmarks/bench_memory.py                          # 512 1024 2048 4096, tiled
     python benchmarks/bench_memory.py --sides 512 1024 --model space/model
     python benchmarks/bench_memory.py --sides 2048 --untiled   # one forward of the whole image
     python benchmarks/bench_memory.py --precision bfloat16     # the network in bfloat16
+    python benchmarks/bench_memory.py --runtime onnxruntime    # whole images in ONNX Runtime
 
 Sides above 1024 are segmented in tiles (``amfl.tiling``) unless ``--untiled``; ``--untiled``
 at 4096 needs about 10 GB.
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from amfl.models.precision import PRECISIONS
+from amfl.onnx_runtime import RUNTIMES
 
 #: The app's bundled model, used without --model and $AMFL_MODEL.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "space" / "model"
@@ -57,7 +60,12 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
-def child(side: int, model: str, untiled: bool, threads: int, precision: str) -> None:
+def rss_mb() -> float:
+    """Resident set size of this process now, MB (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 1e6
+
+
+def child(side: int, model: str, untiled: bool, threads: int, precision: str, runtime: str) -> None:
     """Segment one ``side`` x ``side`` image and print what it cost as JSON."""
     import amfl.hub
     from amfl.segmentation import Segmenter, limit_threads
@@ -66,7 +74,7 @@ def child(side: int, model: str, untiled: bool, threads: int, precision: str) ->
     limit_threads(threads)
     network = amfl.hub.from_pretrained(model)
     segmenter = Segmenter(network, model, amfl.hub.load_preprocessor(model, network),
-                          Tiling(above_pixels=2**62) if untiled else None, precision)
+                          Tiling(above_pixels=2**62) if untiled else None, precision, runtime)
     segmenter.segment_grey(synthetic_image(CELL).astype(np.float32))
     image = synthetic_image(side).astype(np.float32)
     baseline = max_rss_mb()
@@ -75,7 +83,7 @@ def child(side: int, model: str, untiled: bool, threads: int, precision: str) ->
     seconds = time.perf_counter() - started
     print(json.dumps({
         "side": side, "tiled": segmenter.is_large(image.shape), "baseline_mb": baseline,
-        "peak_mb": max_rss_mb(), "seconds": seconds, "chromosome_px": int((result.labels > 0).sum()),
+        "peak_mb": max_rss_mb(), "held_mb": rss_mb(), "seconds": seconds, "chromosome_px": int((result.labels > 0).sum()),
     }))
 
 
@@ -87,17 +95,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the app: 1)")
     parser.add_argument("--precision", choices=PRECISIONS, default=PRECISIONS[0],
                         help="number format of the network (the app's AMFL_PRECISION)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIMES[0],
+                        help="what runs whole images (the app's AMFL_RUNTIME; tiles always run in torch)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.model, args.untiled, args.threads, args.precision)
+        child(args.child, args.model, args.untiled, args.threads, args.precision, args.runtime)
         return 0
-    print(f"model {args.model} ({args.precision}), {args.threads} torch thread(s), "
+    print(f"model {args.model} ({args.precision}, {args.runtime}), {args.threads} thread(s), "
           f"{'untiled' if args.untiled else 'tiled above 1024 x 1024'}")
-    print(f"{'side':>6} {'path':>7} {'baseline MB':>12} {'peak MB':>9} {'added MB':>9} {'seconds':>8}")
+    print(f"{'side':>6} {'path':>7} {'baseline MB':>12} {'peak MB':>9} {'added MB':>9} {'held MB':>8} {'seconds':>8}")
     for side in args.sides:
         command = [sys.executable, __file__, "--child", str(side), "--model", args.model, "--threads", str(args.threads),
-                   "--precision", args.precision]
+                   "--precision", args.precision, "--runtime", args.runtime]
         done = subprocess.run(command + (["--untiled"] if args.untiled else []), capture_output=True, text=True)
         if done.returncode:
             print(f"{side:>6} failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
@@ -105,7 +115,7 @@ def main() -> int:
         row = json.loads(done.stdout.strip().splitlines()[-1])
         path = "tiled" if row["tiled"] else "whole"
         print(f"{side:>6} {path:>7} {row['baseline_mb']:>12.0f} {row['peak_mb']:>9.0f} "
-              f"{row['peak_mb'] - row['baseline_mb']:>9.0f} {row['seconds']:>8.1f}", flush=True)
+              f"{row['peak_mb'] - row['baseline_mb']:>9.0f} {row['held_mb']:>8.0f} {row['seconds']:>8.1f}", flush=True)
     return 0
 
 
