@@ -15,9 +15,10 @@ depends on the size ``n`` of what it upsamples, so a tile would sample its featu
 half a pixel of each level away from where the whole image samples them: 3453 of the
 630,000 pixels of a 700 x 900 mosaic of the examples changed class, as many as 7 % of its
 chromosome pixels. :func:`whole_image_grid` makes such layers sample a tile on the whole
-image's grid instead; with it, 17-97 pixels differ with the defaults of stops 35-39, all
-within 27 pixels of a tile seam, where the network's context reaches past the 64-pixel margin
-(none with 96 for the default of stop 39, none with 128 for the earlier ones). A network with
+image's grid instead; with it, 8-97 pixels differ with the defaults of stops 35-41 (those of
+stops 35-39 all within 27 pixels of a tile seam, where the network's context reaches past the
+64-pixel margin; none with 96 for the defaults of stops 39 and 41, none with 128 for the
+earlier ones). A network with
 image-wide context (the BiSeNets' global pooling) sees only its tile's when tiled.
 """
 
