@@ -45,8 +45,9 @@ THREADS_ENV = "AMFL_THREADS"
 #: has --precision): one of :data:`amfl.models.precision.PRECISIONS`, or ``auto`` (the
 #: default): bfloat16 where the CPU computes it natively, about twice as fast there.
 PRECISION_ENV = "AMFL_PRECISION"
-#: Environment variable choosing the runtime of the app's whole-image network: one of :data:`amfl.onnx_runtime.RUNTIME_SETTINGS`; ``auto`` (the default) is
-#: ONNX Runtime where it is installed and the network computes in float32.
+#: Environment variable choosing what runs the app's network on whole images: one of
+#: :data:`amfl.onnx_runtime.RUNTIME_SETTINGS`; ``auto`` (the default) is ONNX Runtime where it
+#: is installed and the network computes in float32, torch elsewhere.
 RUNTIME_ENV = "AMFL_RUNTIME"
 #: One thread per request: on a small shared CPU a second OpenMP thread of this small
 #: network mostly waits (25x slower at 128 x 128 on a busy 2-core machine), and a web
