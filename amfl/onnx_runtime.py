@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from amfl.models.precision import PRECISIONS
-from amfl.tracing import TRACE_SIDES
+from amfl.tracing import check_inputs
 
 #: Runtimes a Segmenter can run whole images in, the default first.
 RUNTIMES = ("torch", "onnxruntime")
@@ -89,9 +89,7 @@ def onnx_network(model: nn.Module, in_channels: int, divisor: int) -> OnnxNetwor
     more than :data:`LOGIT_TOLERANCE` on an input of another shape."""
     import onnxruntime
 
-    generator = torch.Generator().manual_seed(0)
-    example, check = (torch.rand(1, in_channels, rows * divisor, columns * divisor, generator=generator)
-                      for rows, columns in TRACE_SIDES)
+    example, check = check_inputs(in_channels, divisor, torch.device("cpu"))
     graph = io.BytesIO()
     try:
         with torch.inference_mode(), warnings.catch_warnings():

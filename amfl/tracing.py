@@ -33,13 +33,20 @@ logger = logging.getLogger(__name__)
 TRACE_SIDES = ((8, 8), (9, 7))
 
 
+def check_inputs(in_channels: int, divisor: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(example, check): fixed random (1, in_channels, H, W) images of the two
+    :data:`TRACE_SIDES`, to record a graph on one and check it on the other."""
+    generator = torch.Generator().manual_seed(0)
+    example, check = (torch.rand(1, in_channels, rows * divisor, columns * divisor, generator=generator).to(device)
+                      for rows, columns in TRACE_SIDES)
+    return example, check
+
+
 def traced_network(model: nn.Module, in_channels: int, divisor: int, device: torch.device) -> nn.Module:
     """``model`` traced with TorchScript if the trace computes exactly what ``model`` does on
     an input of another shape; else ``model`` itself (logged). ``model`` must be in eval
     mode; its forward takes (N, in_channels, H, W) with H and W multiples of ``divisor``."""
-    generator = torch.Generator().manual_seed(0)
-    example, check = (torch.rand(1, in_channels, rows * divisor, columns * divisor, generator=generator).to(device)
-                      for rows, columns in TRACE_SIDES)
+    example, check = check_inputs(in_channels, divisor, device)
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the input checks become constants

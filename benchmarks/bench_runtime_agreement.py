@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+import amfl.hub
 from amfl.data.adir import list_metaphases
 from amfl.data.real_pairs import extract_real_pairs
 from amfl.data.sources import SourceError
@@ -46,7 +47,9 @@ def main() -> None:
     parser.add_argument("--max_samples", type=int, default=None, help="at most this many crops of each set")
     args = parser.parse_args()
     limit_threads(args.threads)
-    segmenters = [Segmenter.from_pretrained(args.model, runtime=runtime) for runtime in ("torch", "onnxruntime")]
+    network = amfl.hub.from_pretrained(args.model)
+    preprocessor = amfl.hub.load_preprocessor(args.model, network)
+    segmenters = [Segmenter(network, args.model, preprocessor, runtime=runtime) for runtime in ("torch", "onnxruntime")]
     if segmenters[1].runtime != "onnxruntime":
         raise SystemExit("error: the model does not run in onnxruntime here (see the warning above)")
     for name, crops in crop_sets(args.max_samples).items():
