@@ -49,13 +49,19 @@ def onnxruntime_installed() -> bool:
     return all(importlib.util.find_spec(package) is not None for package in PACKAGES)
 
 
+def check_runtime(setting: str, origin: str = "") -> str:
+    """``setting`` if it is one of :data:`RUNTIME_SETTINGS`; else a ValueError naming them
+    (and ``origin``, where the setting came from, e.g. " (from AMFL_RUNTIME)")."""
+    if setting not in RUNTIME_SETTINGS:
+        raise ValueError(f"unknown runtime {setting!r}{origin}; choose one of {', '.join(RUNTIME_SETTINGS)}")
+    return setting
+
+
 def choose_runtime(setting: str, precision: str, device: torch.device = torch.device("cpu")) -> str:
     """The runtime a ``setting`` names for a network computing in ``precision`` on ``device``.
     :data:`AUTO` is ``onnxruntime`` on a CPU in float32 where it is installed, else ``torch``;
     asking for ``onnxruntime`` where it cannot run is a ValueError that says why."""
-    if setting not in RUNTIME_SETTINGS:
-        raise ValueError(f"unknown runtime {setting!r}; choose one of {', '.join(RUNTIME_SETTINGS)}")
-    if setting == RUNTIMES[0]:
+    if check_runtime(setting) == RUNTIMES[0]:
         return setting
     obstacle = (
         "" if onnxruntime_installed() else f"it is not installed (pip install {' '.join(PACKAGES)})",

@@ -22,7 +22,7 @@ from amfl.metrics import NUM_CLASSES, score_batch
 from amfl.models.folding import fold_batch_norms
 from amfl.models.precision import AUTO, PRECISIONS, choose_precision, in_precision
 from amfl.naming import FIRST, OVERLAP, SECOND
-from amfl.onnx_runtime import RUNTIME_SETTINGS, RUNTIMES, OnnxNetwork, choose_runtime, onnx_network
+from amfl.onnx_runtime import RUNTIME_SETTINGS, RUNTIMES, OnnxNetwork, check_runtime, choose_runtime, onnx_network
 from amfl.pictures import difference_image, overlay, stretch_to_uint8
 from amfl.preprocessing import Preprocessor
 from amfl.reading import InputError, read_grey, read_ground_truth, to_grey
@@ -233,10 +233,7 @@ def resolve_precision() -> str:
 def resolve_runtime() -> str:
     """The app's runtime setting: the one ``$AMFL_RUNTIME`` names, else ``auto``; a
     ValueError names the accepted settings and the variable."""
-    setting = os.environ.get(RUNTIME_ENV) or RUNTIME_SETTINGS[0]
-    if setting not in RUNTIME_SETTINGS:
-        raise ValueError(f"unknown runtime {setting!r} (from {RUNTIME_ENV}); choose one of {', '.join(RUNTIME_SETTINGS)}")
-    return setting
+    return check_runtime(os.environ.get(RUNTIME_ENV) or RUNTIME_SETTINGS[0], f" (from {RUNTIME_ENV})")
 
 
 def resolve_model_source(source: str | Path | None, default: Path | None = None) -> str:

@@ -43,7 +43,7 @@ def crop_sets(max_samples: int | None) -> dict[str, list[np.ndarray]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder or Hub id")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: $AMFL_THREADS, else 1, as the app)")
     parser.add_argument("--max_samples", type=int, default=None, help="at most this many crops of each set")
     args = parser.parse_args()
     limit_threads(args.threads)
