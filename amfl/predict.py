@@ -4,6 +4,7 @@ command-line twin of the browser demo.
     python -m amfl.predict INPUT_DIR OUTPUT_DIR --model FOLDER_OR_HUB_ID [--truth DIR]
     python -m amfl.predict --metaphase INPUT_DIR OUTPUT_DIR --model space/model
     amfl-predict INPUT_DIR OUTPUT_DIR --model space/model       # the repository's bundled model
+    amfl-predict INPUT_DIR OUTPUT_DIR --model space/model --runtime onnxruntime   # faster on a CPU
 
 Crop mode, each image a crop of one overlapping pair: ``x_labels.png`` (palette PNG whose
 pixel values are the classes 0-3, in the paper's colours), ``x_overlay.png`` and, with a
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,16 +46,15 @@ from amfl.metaphase_outputs import (
     METAPHASE_RESULT_COLUMNS, METAPHASE_SUFFIXES, metaphase_row, save_metaphase_outputs, summary_line,
 )
 from amfl.models.precision import PRECISIONS, SETTINGS, choose_precision
+from amfl.onnx_runtime import RUNTIME_SETTINGS, RUNTIMES
 from amfl.outputs import (
     OUTPUT_SUFFIXES, RESULT_COLUMNS, TRUTH_SUFFIXES, match_ground_truths, output_paths, output_stems,
-    remove_stale_temporaries, result_row, save_results, write_csv,
+    result_row, save_results,
 )
 from amfl.reading import InputError, read_grey
+from amfl.results_table import CSV_NAME, PARTIAL_CSV_NAME, ResultsTable, describe_os_error
 from amfl.segmentation import DEFAULT_THREADS, MODEL_ENV, Segmenter, analyse, limit_threads, resolve_model_source
 
-CSV_NAME = "results.csv"
-#: The rows written so far, while a run is going on (what an interrupted run leaves).
-PARTIAL_CSV_NAME = "results.partial.csv"
 #: Columns of results.csv in crop mode: the app's table with each file's status and notes...
 CSV_COLUMNS = ("file", "status", *RESULT_COLUMNS[1:], "notes")
 #: ... and in metaphase mode.
@@ -111,6 +110,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads for the network")
     parser.add_argument("--precision", choices=SETTINGS, default=PRECISIONS[0],
                         help="number format of the network (default float32; auto: bfloat16 where the CPU has it natively)")
+    parser.add_argument(
+        "--runtime", choices=RUNTIME_SETTINGS, default=RUNTIMES[0],
+        help="what runs the network on each crop or metaphase: torch (default, as amfl.evaluate and the model cards), "
+        "onnxruntime (float32 only; faster on a CPU, with the same labels on the benchmark sets: results/runtime) "
+        "or auto (onnxruntime where it can, as the app); tiles of large images always run in torch",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no notes and no summaries")
     args = parser.parse_args(argv)
     _check_args(parser, args)
@@ -214,62 +219,6 @@ def metaphase_mode(segmenter: Segmenter) -> Mode:
     return Mode(analysed, METAPHASE_CSV_COLUMNS, METAPHASE_SUFFIXES, "analysed")
 
 
-class ResultsTable:
-    """``results.csv`` of a run, safe on the way: a stale one (and a killed run's
-    temporaries) is removed at the start, each row is appended to ``results.partial.csv``
-    as soon as its file is done, and :meth:`finish` writes ``results.csv`` atomically and
-    removes the partial file.
-
-    Raises OSError when the folder cannot be created or written into."""
-
-    def __init__(self, folder: Path, columns: Sequence[str] = CSV_COLUMNS) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path, self.partial, self.columns = folder / CSV_NAME, folder / PARTIAL_CSV_NAME, columns
-        self.rows: list[dict[str, object]] = []
-        self.path.unlink(missing_ok=True)
-        remove_stale_temporaries(folder)
-        self._handle = open(self.partial, "w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._handle, fieldnames=columns, restval="")
-        self._writer.writeheader()
-        self._handle.flush()
-        #: Whether ``results.partial.csv`` holds every row so far.
-        self.partial_complete = True
-
-    def add(self, row: dict[str, object]) -> str | None:
-        """Keep ``row`` and append it to the partial file; returns a warning when that fails
-        (the rows are still written to ``results.csv`` at the end)."""
-        self.rows.append(row)
-        if self._handle is None:
-            return None
-        try:
-            self._writer.writerow(row)
-            self._handle.flush()
-        except OSError as error:
-            self.partial_complete = False
-            self.close()
-            return f"warning: cannot update {self.partial}: {_describe(error)}; {CSV_NAME} is still written at the end"
-        return None
-
-    def close(self) -> None:
-        if self._handle is not None:
-            handle, self._handle = self._handle, None
-            with contextlib.suppress(OSError):
-                handle.close()
-
-    def finish(self) -> Path:
-        """Write ``results.csv`` (atomically) and remove the partial file; OSError if not."""
-        self.close()
-        if not self.partial_complete:
-            self._remove_partial()  # an incomplete partial file must not linger
-        write_csv(self.rows, self.path, self.columns)
-        self._remove_partial()
-        return self.path
-
-    def _remove_partial(self) -> None:
-        with contextlib.suppress(OSError):
-            self.partial.unlink(missing_ok=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     files = list_files(args.input_dir)
@@ -290,7 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f"; {len(unmatched)} truth files match no image" if unmatched else ""))
     limit_threads(args.threads)
     try:
-        segmenter = Segmenter.from_pretrained(resolve_model_source(args.model), choose_precision(args.precision))
+        segmenter = Segmenter.from_pretrained(
+            resolve_model_source(args.model), choose_precision(args.precision), args.runtime
+        )
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FATAL
@@ -298,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         table = ResultsTable(args.output_dir, mode.columns)
     except OSError as error:
-        print(f"error: cannot write into {args.output_dir}: {_describe(error)}", file=sys.stderr)
+        print(f"error: cannot write into {args.output_dir}: {describe_os_error(error)}", file=sys.stderr)
         return EXIT_FATAL
     for path in hidden:
         table.add({"file": path.name, "status": HIDDEN_STATUS})
@@ -327,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         csv_path = table.finish()
     except OSError as error:
         kept = f"; the rows are in {table.partial}" if table.partial_complete and table.partial.exists() else ""
-        print(f"error: cannot write {error.filename or table.path}: {_describe(error)}{kept}", file=sys.stderr)
+        print(f"error: cannot write {error.filename or table.path}: {describe_os_error(error)}{kept}", file=sys.stderr)
         return EXIT_FATAL
     done = len(images) - failed
     if not args.quiet:
@@ -380,20 +331,15 @@ def _read_problem(error: Exception, name: str) -> str:
         message = str(error)
         return message[len(name) + 2 :] if message.startswith(f"{name}: ") else message
     if isinstance(error, OSError):
-        return f"cannot read: {_describe(error)}"
+        return f"cannot read: {describe_os_error(error)}"
     return f"{type(error).__name__}: {error}"
 
 
 def _write_problem(error: Exception) -> str:
     if isinstance(error, OSError):
         target = Path(error.filename).name if error.filename else "the outputs"
-        return f"cannot write {target}: {_describe(error)}"
+        return f"cannot write {target}: {describe_os_error(error)}"
     return f"cannot write the outputs: {type(error).__name__}: {error}"
-
-
-def _describe(error: OSError) -> str:
-    """What went wrong, without the path: ``No space left on device``."""
-    return error.strerror or str(error)
 
 
 if __name__ == "__main__":

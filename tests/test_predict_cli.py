@@ -187,3 +187,27 @@ def test_a_folder_of_good_images_exits_with_zero(folders, model_dir):
     assert main([str(images), str(out), "--model", str(model_dir), "--truth", str(truths), "--quiet"]) == 0
     assert [row["status"] for row in read_rows(out / "results.csv")] == ["ok", "ok"]
     assert not (out / "results.partial.csv").exists()
+
+
+def test_onnxruntime_writes_the_labels_torch_writes(folders, model_dir, monkeypatch):
+    import amfl.segmentation
+
+    images, _, out = folders
+    (images / "notes.txt").unlink(), (images / "empty.png").unlink()
+    exported = []
+    export = amfl.segmentation.onnx_network
+    monkeypatch.setattr(amfl.segmentation, "onnx_network", lambda *args: exported.append(args) or export(*args))
+    labels = {}
+    for runtime in ("torch", "onnxruntime"):
+        assert main([str(images), str(out / runtime), "--model", str(model_dir), "--runtime", runtime, "--quiet"]) == 0
+        labels[runtime] = [np.asarray(Image.open(out / runtime / f"{stem}_labels.png")) for stem in ("one", "two")]
+    assert len(exported) == 1  # only the second run exported the network to ONNX
+    for torch_labels, onnx_labels in zip(labels["torch"], labels["onnxruntime"], strict=True):
+        np.testing.assert_array_equal(onnx_labels, torch_labels)
+
+
+def test_onnxruntime_in_bfloat16_is_refused_before_anything_is_written(folders, model_dir, capsys):
+    images, _, out = folders
+    assert main([str(images), str(out), "--model", str(model_dir), "--runtime", "onnxruntime", "--precision", "bfloat16"]) == 1
+    assert "error: cannot run the network in onnxruntime: it computes float32 only, not bfloat16" in capsys.readouterr().err
+    assert not out.exists()

@@ -16,6 +16,7 @@ from PIL import Image
 
 import amfl.outputs
 import amfl.predict
+import amfl.results_table
 from amfl.outputs import STALE_TEMPORARY_S, TEMPORARY_PREFIX
 from amfl.predict import CSV_NAME, EXIT_FAILED, EXIT_FATAL, PARTIAL_CSV_NAME, main
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
@@ -159,7 +160,7 @@ def test_when_results_csv_cannot_be_written_it_says_so(folders, monkeypatch, cap
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(out / CSV_NAME))
 
-    monkeypatch.setattr(amfl.predict, "write_csv", full)
+    monkeypatch.setattr(amfl.results_table, "write_csv", full)
     assert run(images, out) == EXIT_FATAL
     err = capsys.readouterr().err
     assert "Traceback" not in err
