@@ -84,8 +84,11 @@ class OnnxNetwork:
         self.input_name = session.get_inputs()[0].name
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        images = batch.detach().cpu().float().contiguous().numpy()
-        return torch.from_numpy(self.session.run(None, {self.input_name: images})[0])
+        return torch.from_numpy(self.logits(batch.detach().cpu().float().contiguous().numpy()))
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """The logits of a (N, C, H, W) float32 array, without a torch operator on the way."""
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(images, np.float32)})[0]
 
 
 def onnx_network(model: nn.Module, in_channels: int, divisor: int) -> OnnxNetwork:

@@ -179,6 +179,18 @@ class Segmenter:
         model's ``predict``, computed by its trace (:mod:`amfl.tracing`)."""
         return self.whole_image_network(batch).softmax(dim=1)
 
+    def whole_image_labels(self, images: np.ndarray) -> np.ndarray:
+        """(N, H, W) uint8 argmax labels of prepared (N, H, W) float32 images, in one forward.
+
+        ONNX Runtime's logits are reduced in numpy: one torch operator between two of its runs
+        wakes torch's OpenMP threads, whose spin-wait after it then takes the CPU from the next
+        run (a 93 x 94 crop on 2 threads took 32 ms where the session alone takes 22;
+        ``results/runtime/README.md``)."""
+        if isinstance(self.whole_image_network, OnnxNetwork):
+            return self.whole_image_network.logits(images[:, None]).argmax(axis=1).astype(np.uint8)
+        probabilities = self.predict(torch.from_numpy(images[:, None]).to(self.device))
+        return probabilities.argmax(dim=1).to(torch.uint8).cpu().numpy()
+
     def is_large(self, shape: tuple[int, int]) -> bool:
         """Whether an image of ``shape`` (height, width) is segmented in tiles: more than
         ``tiling.above_pixels`` once padded to the network size."""
@@ -196,9 +208,7 @@ class Segmenter:
         if tiled:
             labels = prepared.padding.crop(tiled_labels(self.model, prepared.images[0], self.tiling, self.device))
         else:
-            batch = torch.from_numpy(prepared.images[:, None]).to(self.device)
-            probabilities = self.predict(batch)
-            labels = prepared.padding.crop(probabilities.argmax(dim=1)[0]).to(torch.uint8).cpu().numpy()
+            labels = prepared.padding.crop(self.whole_image_labels(prepared.images)[0])
         labels = self.preprocessor.finish(labels, prepared.unpadded()[0], whole_field=tiled)
         seconds = time.perf_counter() - started
         light = bool(prepared.inverted[0])

@@ -98,3 +98,17 @@ def test_a_bad_amfl_runtime_stops_the_start_with_the_choices(monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(default_model=BUNDLED_MODEL)
     assert "unknown runtime 'gpu' (from AMFL_RUNTIME); choose one of auto, torch, onnxruntime" in str(exit_info.value.code)
+
+
+def test_a_crop_in_onnxruntime_runs_no_torch_operator(onnx_segmenter, bundled_segmenter):
+    """One torch operator between two session runs wakes torch's OpenMP threads, whose
+    spin-wait then slows the next run (Segmenter.whole_image_labels); the torch path is the
+    control that the profiler sees its operators."""
+    grey, _ = read_grey(REPO / "space" / "examples" / "example_1.png")
+    seen = {}
+    for segmenter in (onnx_segmenter, bundled_segmenter):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+            segmenter.segment_grey(grey)
+        seen[segmenter.runtime] = {event.name for event in profile.events() if event.name.startswith("aten::")}
+    assert {"aten::softmax", "aten::argmax"} <= seen["torch"]
+    assert seen["onnxruntime"] == set()
