@@ -184,8 +184,8 @@ class Segmenter:
 
         ONNX Runtime's logits are reduced in numpy: one torch operator between two of its runs
         wakes torch's OpenMP threads, whose spin-wait after it then takes the CPU from the next
-        run (a 93 x 94 crop on 2 threads took 32 ms where the session alone takes 22;
-        ``results/runtime/README.md``)."""
+        run (a crop's whole path on 2 threads took 44 ms with a torch argmax, 22-25 ms without;
+        ``benchmarks/bench_segment.py``, ``results/runtime/README.md``)."""
         if isinstance(self.whole_image_network, OnnxNetwork):
             return self.whole_image_network.logits(images[:, None]).argmax(axis=1).astype(np.uint8)
         probabilities = self.predict(torch.from_numpy(images[:, None]).to(self.device))

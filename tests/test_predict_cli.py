@@ -13,6 +13,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+import amfl.segmentation
 from amfl.predict import EXIT_FAILED, NOTE_SEPARATOR, main
 from amfl.segmentation import Segmenter, analyse
 from conftest import BUNDLED_MODEL, example_arrays, example_paths
@@ -190,8 +191,6 @@ def test_a_folder_of_good_images_exits_with_zero(folders, model_dir):
 
 
 def test_onnxruntime_writes_the_labels_torch_writes(folders, model_dir, monkeypatch):
-    import amfl.segmentation
-
     images, _, out = folders
     (images / "notes.txt").unlink(), (images / "empty.png").unlink()
     exported = []
