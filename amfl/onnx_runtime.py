@@ -84,7 +84,7 @@ class OnnxNetwork:
         self.input_name = session.get_inputs()[0].name
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.logits(batch.detach().cpu().float().contiguous().numpy()))
+        return torch.from_numpy(self.logits(batch.detach().cpu().numpy()))
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """The logits of a (N, C, H, W) float32 array, without a torch operator on the way."""

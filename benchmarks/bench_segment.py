@@ -16,24 +16,20 @@ import time
 from pathlib import Path
 
 from amfl.onnx_runtime import RUNTIMES
+from amfl.space import EXAMPLE_PATTERN
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "space" / "examples"
 
 
-def example_images() -> list[Path]:
-    """The bundled example crops (their label maps left out)."""
-    return sorted(path for path in EXAMPLES.glob("example_*.png") if not path.stem.endswith("_label"))
-
-
-def time_segmenter(source: str, runtime: str, threads: int, passes: int) -> tuple[str, float, int]:
-    """(the runtime that ran, median ms per image, images timed), in this process."""
+def time_segmenter(source: str, runtime: str, images: list[Path], threads: int, passes: int) -> tuple[str, float]:
+    """(the runtime that ran, median ms per image over ``passes`` passes), in this process."""
     from amfl.reading import read_grey
     from amfl.segmentation import Segmenter, limit_threads
 
     limit_threads(threads)
     segmenter = Segmenter.from_pretrained(source, runtime=runtime)
-    greys = [read_grey(path)[0] for path in example_images()]
+    greys = [read_grey(path)[0] for path in images]
     for grey in greys:  # warm-up: first calls allocate
         segmenter.segment_grey(grey)
     milliseconds = []
@@ -42,7 +38,7 @@ def time_segmenter(source: str, runtime: str, threads: int, passes: int) -> tupl
             started = time.perf_counter()
             segmenter.segment_grey(grey)
             milliseconds.append(1000 * (time.perf_counter() - started))
-    return segmenter.runtime, statistics.median(milliseconds), len(milliseconds)
+    return segmenter.runtime, statistics.median(milliseconds)
 
 
 def main() -> None:
@@ -52,16 +48,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime CPU threads (the app's default is 1)")
     parser.add_argument("--passes", type=int, default=25, help="timed passes over the examples")
     args = parser.parse_args()
-    if not example_images():
-        parser.error(f"no example_*.png in {EXAMPLES}: make them with python -m amfl.space examples space/examples")
+    images = sorted(EXAMPLES.glob(EXAMPLE_PATTERN))
+    if not images:
+        parser.error(f"no {EXAMPLE_PATTERN} in {EXAMPLES}: make them with python -m amfl.space examples space/examples")
     context = multiprocessing.get_context("spawn")
     for source in args.model:
         for runtime in args.runtime:
             with context.Pool(1) as pool:
-                ran, milliseconds, count = pool.apply(time_segmenter, (source, runtime, args.threads, args.passes))
+                ran, milliseconds = pool.apply(time_segmenter, (source, runtime, images, args.threads, args.passes))
             asked = runtime if ran == runtime else f"{runtime}, fell back to {ran}"
             print(f"{source} ({asked}): median {milliseconds:.2f} ms per crop, whole path "
-                  f"({count} calls over the {len(example_images())} examples, {args.threads} CPU threads)")
+                  f"({args.passes * len(images)} calls over the {len(images)} examples, {args.threads} CPU threads)")
 
 
 if __name__ == "__main__":
