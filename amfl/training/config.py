@@ -77,6 +77,7 @@ class TrainConfig:
     touching_repeats: int = _option(0, "add the real training pairs that only touch N more times after --real_repeats ones: every Pommier pair overlaps, so a Pommier-heavy mixture learns to paint overlap where there is none")
     masked_repeats: int = _option(0, "add the real training windows again N times with every pixel off the pair set to 0: the masked input of the real benchmark and of the whole-metaphase path, which raw windows never show")
     adir_dir: Path | None = _option(None, "ADIR M-FISH folder (default $AMFL_ADIR, else ../shared/data/adir-mfish)")
+    benchmark_validation: bool = _option(False, "after each epoch also score the generator on the real-pair benchmark's validation crops as amfl.evaluate scores a saved model (strict naming, the saved preprocessing and output steps; about 10 s on 2 CPU cores) and log the four Dice as validation_benchmark; the epoch kept is still chosen on the run's own validation")
     # Output.
     output_dir: Path = _option(Path("runs/amfl"), "folder for checkpoints, logs, the model and metrics")
     resume: bool = _option(False, "continue from the newest checkpoint in output_dir")

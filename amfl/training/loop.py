@@ -32,6 +32,7 @@ from amfl.models.precision import warn_if_bfloat16_is_emulated
 from amfl.models.widening import widen_nested_unet
 from amfl.scoring import evaluate
 from amfl.training import publish, state
+from amfl.training.benchmark import BenchmarkValidation
 from amfl.training.config import TrainConfig
 from amfl.training.data import TrainingData, evaluation_set, training_set
 from amfl.training.mixture import load_run_data
@@ -42,6 +43,8 @@ LOG_FILE = "log.jsonl"
 #: Name of the run's own validation split among its validation sets.
 MAIN_VALIDATION = "validation"
 TRACKER_PROJECT = "amfl"
+#: Log key of the real-pair benchmark's validation Dice (``--benchmark_validation``).
+BENCHMARK_KEY = "validation_benchmark"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     with accelerator.main_process_first():
         data = data or load_run_data(config, progress=progress and accelerator.is_main_process)
     _check_data(data, source)
+    benchmark = BenchmarkValidation.from_adir(config.adir_dir) if config.benchmark_validation else None
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
     if config.init_from is not None:
@@ -129,6 +133,9 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
             for name, loader in validation_loaders.items()
         }
         selection_dice = sum(means["dice"] for means in validation.values()) / len(validation)
+        benchmark_dice = {}
+        if benchmark is not None and accelerator.is_main_process:
+            benchmark_dice = benchmark.dice(accelerator.unwrap_model(generator), data.preprocessor)
         if epoch == 0 and config.hold_pommier:
             run_state.main_floor = validation[MAIN_VALIDATION]["dice"]
         improved = run_state.record(epoch, selection_dice, validation[MAIN_VALIDATION]["dice"])
@@ -142,10 +149,13 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
             "epoch": epoch, "seconds": round(time.perf_counter() - started, 3), "loss": losses,
             **{_validation_key(name): means for name, means in validation.items()},
             "selection_dice": selection_dice, "best_epoch": run_state.best_epoch,
+            **({BENCHMARK_KEY: benchmark_dice} if benchmark_dice else {}),
         }
         _log(accelerator, config, record)
         parts = "" if len(validation) == 1 else " (" + ", ".join(
             f"{name} {means['dice']:.4f}" for name, means in validation.items()) + ")"
+        if benchmark_dice:
+            parts += "; benchmark " + ", ".join(f"{name} {dice:.2f}" for name, dice in benchmark_dice.items())
         accelerator.print(
             f"epoch {epoch}{' (the starting model)' if epoch == 0 else ''}: validation Dice {selection_dice:.4f}{parts} "
             f"(best {run_state.best_dice:.4f} at epoch {run_state.best_epoch})"
