@@ -79,6 +79,8 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     with accelerator.main_process_first():
         data = data or load_run_data(config, progress=progress and accelerator.is_main_process)
     _check_data(data, source)
+    # every process reads the pairs (only the main one scores), so a missing ADIR folder stops
+    # them all before anything is written
     benchmark = BenchmarkValidation.from_adir(config.adir_dir) if config.benchmark_validation else None
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
