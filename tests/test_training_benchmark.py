@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from amfl.data.adir import default_adir_dir
+from amfl.data.sources import SourceError
 from amfl.data.real_pairs import PAIR_KINDS
 from amfl.models import create_model
 from amfl.preprocessing import Preprocessor
@@ -69,3 +70,10 @@ def test_without_the_flag_nothing_is_scored(tmp_path, training_h5):
     train(config, tiny_data(config))
     record = json.loads((tmp_path / "log.jsonl").read_text())
     assert BENCHMARK_KEY not in record
+
+
+def test_a_missing_adir_folder_refuses_the_run_before_anything_is_written(tmp_path, training_h5):
+    config = tiny_config(tmp_path / "run", training_h5, "--benchmark_validation", "--adir_dir", str(tmp_path / "nowhere"))
+    with pytest.raises(SourceError, match="holds no SHA256SUMS"):
+        train(config, tiny_data(config))
+    assert not (tmp_path / "run").exists()
