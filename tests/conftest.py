@@ -11,6 +11,7 @@ import pytest
 
 from amfl.data.dataset import BuildResult, build_dataset
 from amfl.data.pairs import OverlapPairs
+from amfl.data.adir import CHECKSUM_FILE, default_adir_dir
 from amfl.data.sources import SOURCE_SHA256, default_source_dir
 
 
@@ -55,6 +56,12 @@ def make_pairs(count: int = 12, seed: int = 0, shape: tuple[int, int] = (94, 93)
         labels[index][first & second] = 3
         images[index] = first * rng.integers(80, 200) + second * rng.integers(80, 200)
     return OverlapPairs(images, labels)
+
+
+def skip_without_adir() -> None:
+    """Skip the calling test when the ADIR metaphases (``../shared`` or ``$AMFL_ADIR``) are absent."""
+    if not (default_adir_dir() / CHECKSUM_FILE).is_file():
+        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
 
 
 # --- The bundled model and the committed examples -------------------------------------------

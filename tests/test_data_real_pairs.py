@@ -22,11 +22,12 @@ from amfl.data.real_pairs import Cluster, balanced_split_seed, extract_real_pair
 from amfl.data.sources import SourceError
 from amfl.data.widths import mask_width
 
+from conftest import skip_without_adir
+
 
 @pytest.fixture(scope="module")
 def metaphases():
-    if not (default_adir_dir() / "SHA256SUMS").is_file():
-        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
+    skip_without_adir()
     return list_metaphases()
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amfl.data.adir import default_adir_dir, list_metaphases
+from amfl.data.adir import list_metaphases
 from amfl.data.real_pairs import CROP_MARGIN, Cluster, RealPair, extract_real_pairs
 from amfl.data.real_windows import WINDOW_SIZE, cut_window, real_windows
+
+from conftest import skip_without_adir
 
 #: The made-up metaphase, pixels (rows, columns).
 SHAPE = (300, 400)
@@ -81,8 +83,7 @@ def test_a_pair_larger_than_the_window_keeps_its_centre():
 def test_real_pairs_keep_their_crop_in_the_window():
     """Every real training pair that fits: its raw crop's labelled pixels, at the window's
     labelled pixels, in the same order and grey."""
-    if not (default_adir_dir() / "SHA256SUMS").is_file():
-        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
+    skip_without_adir()
     metaphases = list_metaphases()
     pairs = [pair for pair in extract_real_pairs(metaphases, progress=False).select(split="train")
              if max(pair.labels.shape) <= WINDOW_SIZE]

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from amfl.data.adir import default_adir_dir, list_metaphases, split_of_case
+from amfl.data.adir import list_metaphases, split_of_case
 from amfl.metaphase import NO_CHROMOSOMES, analyse_metaphase
 from amfl.segmentation import Segmenter
-from conftest import BUNDLED_MODEL
+from conftest import BUNDLED_MODEL, skip_without_adir
 
 SHAPE = (360, 420)
 #: Six separate rods, (row, column) ends, drawn 9 px thick, 20-70 px apart (one spread).
@@ -167,8 +167,7 @@ REAL_METAPHASE, REAL_TOLERANCE = "V1605XX", 2
 
 
 def test_a_real_training_metaphase_is_counted_near_its_iscn_count(segmenter):
-    if not (default_adir_dir() / "SHA256SUMS").is_file():
-        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
+    skip_without_adir()
     [metaphase] = [m for m in list_metaphases(verify=False) if m.name == REAL_METAPHASE]
     assert split_of_case(metaphase.case) == "train"
     dapi, _ = metaphase.read()

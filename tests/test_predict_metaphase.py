@@ -15,12 +15,12 @@ import tifffile
 from PIL import Image
 
 import amfl.predict
-from amfl.data.adir import default_adir_dir, list_metaphases
+from amfl.data.adir import list_metaphases
 from amfl.metaphase import analyse_metaphase
 from amfl.metaphase_outputs import METAPHASE_SUFFIXES, read_instance_layers
 from amfl.predict import CSV_NAME, EXIT_FAILED, EXIT_OK, EXIT_USAGE, HIDDEN_STATUS, OK, main
 from amfl.segmentation import Segmenter
-from conftest import BUNDLED_MODEL
+from conftest import BUNDLED_MODEL, skip_without_adir
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
 
@@ -128,8 +128,7 @@ REAL_METAPHASE, REAL_TOLERANCE = "V1605XX", 3
 
 
 def test_a_real_metaphase_is_counted_near_its_iscn_count(tmp_path, capsys):
-    if not (default_adir_dir() / "SHA256SUMS").is_file():
-        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
+    skip_without_adir()
     [metaphase] = [m for m in list_metaphases(verify=False) if m.name == REAL_METAPHASE]
     images = tmp_path / "in"
     images.mkdir()

@@ -6,9 +6,8 @@ import json
 import pytest
 import torch
 
-from amfl.data.adir import default_adir_dir
-from amfl.data.sources import SourceError
 from amfl.data.real_pairs import PAIR_KINDS
+from amfl.data.sources import SourceError
 from amfl.models import create_model
 from amfl.preprocessing import Preprocessor
 from amfl.real_scoring import REAL_INPUTS, score_model
@@ -17,7 +16,7 @@ from amfl.training import train
 from amfl.training.benchmark import BenchmarkValidation
 from amfl.training.loop import BENCHMARK_KEY
 
-from conftest import BUNDLED_MODEL
+from conftest import BUNDLED_MODEL, skip_without_adir
 from test_training import tiny_config, tiny_data
 
 KEYS = {f"{kind}_{source}" for kind in PAIR_KINDS for source in REAL_INPUTS}
@@ -25,8 +24,7 @@ KEYS = {f"{kind}_{source}" for kind in PAIR_KINDS for source in REAL_INPUTS}
 
 @pytest.fixture(scope="module")
 def benchmark() -> BenchmarkValidation:
-    if not (default_adir_dir() / "SHA256SUMS").is_file():
-        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
+    skip_without_adir()
     return BenchmarkValidation.from_adir()
 
 

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 import amfl.hub
-from amfl.data.adir import default_adir_dir, list_metaphases
+from amfl.data.adir import list_metaphases
 from amfl.data.pairs import OverlapPairs
 from amfl.data.real_pairs import extract_real_pairs
 from amfl.data.real_windows import real_windows
@@ -23,7 +23,7 @@ from amfl.training import TrainConfig, loop, mixture, train
 from amfl.training.data import SplitTensors, TrainingData
 from amfl.training.mixture import REAL_VALIDATION, add_adir_sources, uses_adir
 from amfl.training.state import checkpoint_dir
-from conftest import make_pairs
+from conftest import make_pairs, skip_without_adir
 
 SYNTHETIC, REPEATS, POMMIER = 8, 2, 4
 
@@ -43,8 +43,7 @@ def label_keys(labels: torch.Tensor) -> set[bytes]:
 @pytest.fixture(scope="module")
 def adir():
     """(metaphases, real pairs) of the ADIR set."""
-    if not (default_adir_dir() / "SHA256SUMS").is_file():
-        pytest.skip(f"the ADIR metaphases are not in {default_adir_dir()}; set AMFL_ADIR")
+    skip_without_adir()
     metaphases = list_metaphases()
     return metaphases, extract_real_pairs(metaphases, progress=False)
 
