@@ -1,10 +1,19 @@
 """--benchmark_validation: each epoch's real-pair benchmark Dice in log.jsonl, equal to what
-amfl.evaluate's scoring gives the saved epoch model, without touching the generator."""
+amfl.evaluate's scoring gives the saved epoch model, without touching the generator; and
+--select_on benchmark: the epoch kept is the one with the best mean of those four Dice."""
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
+from safetensors.torch import load_file
+
+import amfl.hub
 
 from amfl.data.real_pairs import PAIR_KINDS
 from amfl.data.sources import SourceError
@@ -12,12 +21,15 @@ from amfl.models import create_model
 from amfl.preprocessing import Preprocessor
 from amfl.real_scoring import REAL_INPUTS, score_model
 from amfl.segmentation import Segmenter
-from amfl.training import train
+from amfl.training import loop, parse_config, train
 from amfl.training.benchmark import BenchmarkValidation
 from amfl.training.loop import BENCHMARK_KEY
+from amfl.training.state import checkpoint_dir
 
 from conftest import BUNDLED_MODEL, skip_without_adir
-from test_training import tiny_config, tiny_data
+from test_training import REPO, tiny_config, tiny_data
+from test_training_mixture import pommier_like, script_validation
+from test_training_mixture import tiny_config as mixture_config
 
 KEYS = {f"{kind}_{source}" for kind in PAIR_KINDS for source in REAL_INPUTS}
 
@@ -75,3 +87,76 @@ def test_a_missing_adir_folder_refuses_the_run_before_anything_is_written(tmp_pa
     with pytest.raises(SourceError, match="holds no SHA256SUMS"):
         train(config, tiny_data(config))
     assert not (tmp_path / "run").exists()
+
+
+class ScriptedBenchmark:
+    """Stands in for the ADIR pairs: each call's four Dice (one per kind and input) have the
+    next scripted mean, spread around it so that no single one of them is the mean."""
+
+    def __init__(self, means: list[float]) -> None:
+        self.means = iter(means)
+
+    def dice(self, generator, preprocessor) -> dict[str, float]:
+        mean = next(self.means)
+        return {key: mean + offset for key, offset in zip(sorted(KEYS), (-3.0, -1.0, 1.0, 3.0), strict=True)}
+
+
+def script_benchmark(monkeypatch, means: list[float]) -> None:
+    monkeypatch.setattr(loop, "BenchmarkValidation", SimpleNamespace(from_adir=lambda folder: ScriptedBenchmark(means)))
+
+
+def test_select_on_benchmark_keeps_the_epoch_with_the_best_benchmark_mean(tmp_path, monkeypatch):
+    """The run's own validation rises every epoch; the benchmark's mean is best at epoch 2,
+    which is kept (log, metrics and weights), without --benchmark_validation given."""
+    script_validation(monkeypatch, lambda name, epoch: 10.0 * epoch)
+    script_benchmark(monkeypatch, [50.0, 70.0, 60.0])
+    config = dataclasses.replace(mixture_config(tmp_path, 3), select_on="benchmark")
+    result = train(config, data=pommier_like(), command="python train_accelerate.py --tiny")
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [record["selection_dice"] for record in log] == [50.0, 70.0, 60.0]
+    assert [record["validation"]["dice"] for record in log] == [10.0, 20.0, 30.0]
+    assert all(set(record[BENCHMARK_KEY]) == KEYS for record in log)
+    assert [record["best_epoch"] for record in log] == [1, 2, 2]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert (metrics["best_epoch"], metrics["best_validation_dice"]) == (2, 70.0)
+    kept = amfl.hub.from_pretrained(result.model_dir).state_dict()
+    for epoch, same in ((2, True), (3, False)):
+        saved = load_file(checkpoint_dir(tmp_path, epoch) / "model.safetensors")
+        assert all(torch.equal(kept[key], saved[key]) for key in saved) is same, f"kept model vs epoch {epoch}"
+
+
+@pytest.mark.parametrize(("hold", "kept"), [(False, 1), (True, 2)])
+def test_hold_pommier_still_holds_when_selecting_on_the_benchmark(tmp_path, monkeypatch, hold, kept):
+    """Epoch 1 has the best benchmark mean but a Pommier validation Dice below the start's."""
+    data = pommier_like()
+    start = train(mixture_config(tmp_path / "start", 1), data=data, command="python train_accelerate.py --tiny").model_dir
+    script_validation(monkeypatch, lambda name, epoch: [60.0, 55.0, 61.0][epoch])
+    script_benchmark(monkeypatch, [40.0, 80.0, 60.0])
+    config = dataclasses.replace(mixture_config(tmp_path / "tune", 2), init_from=str(start), hold_pommier=hold, select_on="benchmark")
+    result = train(config, data=data, command="python train_accelerate.py --tiny")
+    assert result.state.best_epoch == kept
+    assert result.state.best_dice == {1: 80.0, 2: 60.0}[kept]
+
+
+def test_select_on_only_takes_the_known_choices():
+    with pytest.raises(SystemExit):
+        parse_config(["--select_on", "windows"])
+
+
+#: Run under torchrun: each process passes its own value and prints what it got back.
+BROADCAST_SCRIPT = """
+from accelerate import Accelerator
+from amfl.training.loop import _from_main_process
+accelerator = Accelerator(cpu=True)
+print("got", _from_main_process(accelerator, 42.5 if accelerator.is_main_process else 0.0))
+"""
+
+
+def test_every_process_gets_the_main_process_selection_value(tmp_path):
+    script = tmp_path / "broadcast.py"
+    script.write_text(BROADCAST_SCRIPT)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run([*launcher, str(script)], capture_output=True, text=True, timeout=300, cwd=REPO,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split().count("42.5") == 2, result.stdout

@@ -7,7 +7,8 @@ saved preprocessing and output steps, and the two can part: over four epochs of
 ``runs/masked-default-3`` (stop 43) the windows rose from 68.07 to 70.17 Dice while every mean
 of those epochs lost the benchmark's raw touching crops (``results/real-image/README.md``, rule
 12). With this, ``log.jsonl`` holds each epoch's benchmark scores, the ones ``amfl.evaluate``
-gives the saved epoch model, without a sweep. Only the validation split is read, never test.
+gives the saved epoch model, without a sweep, and ``--select_on benchmark`` keeps the epoch with
+the best mean of the four. Only the validation split is read, never test.
 """
 
 from __future__ import annotations

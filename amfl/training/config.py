@@ -22,6 +22,8 @@ from amfl.training.augment import AUGMENTATIONS
 
 CONFIG_FILE = "training_config.json"
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: What chooses the epoch kept (``--select_on``).
+SELECTIONS = ("validation", "benchmark")
 
 
 def _option(default: Any, help: str, **argparse_extra: Any) -> Any:
@@ -77,7 +79,8 @@ class TrainConfig:
     touching_repeats: int = _option(0, "add the real training pairs that only touch N more times after --real_repeats ones: every Pommier pair overlaps, so a Pommier-heavy mixture learns to paint overlap where there is none")
     masked_repeats: int = _option(0, "add the real training windows again N times with every pixel off the pair set to 0: the masked input of the real benchmark and of the whole-metaphase path, which raw windows never show")
     adir_dir: Path | None = _option(None, "ADIR M-FISH folder (default $AMFL_ADIR, else ../shared/data/adir-mfish)")
-    benchmark_validation: bool = _option(False, "after each epoch also score the generator on the real-pair benchmark's validation crops as amfl.evaluate scores a saved model (strict naming, the saved preprocessing and output steps; about 10 s on 2 CPU cores) and log the four Dice as validation_benchmark; the epoch kept is still chosen on the run's own validation")
+    benchmark_validation: bool = _option(False, "after each epoch also score the generator on the real-pair benchmark's validation crops as amfl.evaluate scores a saved model (strict naming, the saved preprocessing and output steps; about 10 s on 2 CPU cores) and log the four Dice as validation_benchmark; the epoch kept is still chosen on the run's own validation unless --select_on benchmark")
+    select_on: str = _option("validation", "what chooses the epoch kept: 'validation', the mean Dice of the run's validation sets (the Pommier split, and with ADIR sources the real windows); 'benchmark', the mean of the four real-pair benchmark validation Dice of --benchmark_validation (scored then with or without that flag). --hold_pommier applies to either", choices=SELECTIONS)
     # Output.
     output_dir: Path = _option(Path("runs/amfl"), "folder for checkpoints, logs, the model and metrics")
     resume: bool = _option(False, "continue from the newest checkpoint in output_dir")
@@ -117,6 +120,11 @@ class TrainConfig:
             raise ValueError("--push_to_hub needs --hub_model_id (the model repository to create or update)")
         if not all(0 <= beta < 1 for beta in self.adam_betas):
             raise ValueError(f"adam_betas must lie in [0, 1); got {self.adam_betas}")
+
+    @property
+    def scores_benchmark(self) -> bool:
+        """Whether each epoch is scored on the real-pair benchmark's validation crops."""
+        return self.benchmark_validation or self.select_on == "benchmark"
 
     def to_json(self) -> str:
         values = {key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(self).items()}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import DistributedType, set_seed
+from accelerate.utils import DistributedType, broadcast, set_seed
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -81,7 +81,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     _check_data(data, source)
     # every process reads the pairs (only the main one scores), so a missing ADIR folder stops
     # them all before anything is written
-    benchmark = BenchmarkValidation.from_adir(config.adir_dir) if config.benchmark_validation else None
+    benchmark = BenchmarkValidation.from_adir(config.adir_dir) if config.scores_benchmark else None
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
     if config.init_from is not None:
@@ -134,10 +134,13 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
             name: evaluate(accelerator, generator, loader, f"validation {name} {epoch}", progress, data.preprocessor).means
             for name, loader in validation_loaders.items()
         }
-        selection_dice = sum(means["dice"] for means in validation.values()) / len(validation)
         benchmark_dice = {}
         if benchmark is not None and accelerator.is_main_process:
             benchmark_dice = benchmark.dice(accelerator.unwrap_model(generator), data.preprocessor)
+        if config.select_on == "benchmark":
+            selection_dice = _from_main_process(accelerator, sum(benchmark_dice.values()) / len(benchmark_dice) if benchmark_dice else 0.0)
+        else:
+            selection_dice = sum(means["dice"] for means in validation.values()) / len(validation)
         if epoch == 0 and config.hold_pommier:
             run_state.main_floor = validation[MAIN_VALIDATION]["dice"]
         improved = run_state.record(epoch, selection_dice, validation[MAIN_VALIDATION]["dice"])
@@ -159,7 +162,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
         if benchmark_dice:
             parts += "; benchmark " + ", ".join(f"{name} {dice:.2f}" for name, dice in benchmark_dice.items())
         accelerator.print(
-            f"epoch {epoch}{' (the starting model)' if epoch == 0 else ''}: validation Dice {selection_dice:.4f}{parts} "
+            f"epoch {epoch}{' (the starting model)' if epoch == 0 else ''}: {config.select_on} Dice {selection_dice:.4f}{parts} "
             f"(best {run_state.best_dice:.4f} at epoch {run_state.best_epoch})"
         )
 
@@ -249,6 +252,14 @@ def _save_checkpoint(accelerator: Accelerator, config: TrainConfig, run_state: s
         state.write_state(folder, run_state)
         state.prune_checkpoints(config.output_dir)
     accelerator.wait_for_everyone()
+
+
+def _from_main_process(accelerator: Accelerator, value: float) -> float:
+    """The main process's ``value`` on every process: only it scores the benchmark, and every
+    process must keep (and stop at) the same epoch."""
+    if accelerator.num_processes == 1:
+        return value
+    return float(broadcast(torch.tensor([value], dtype=torch.float64, device=accelerator.device), from_process=0).item())
 
 
 def _validation_key(name: str) -> str:
