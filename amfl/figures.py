@@ -44,23 +44,65 @@ def plot_training_curves(log_path: Path, title: str, path: Path) -> Path:
     records = [json.loads(line) for line in Path(log_path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not records:
         raise ValueError(f"{log_path} holds no epochs")
-    epochs = [record["epoch"] for record in records]
     figure, (losses, dice) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name in records[0]["loss"]:
-        losses.plot(epochs, [record["loss"][name] for record in records], label=name)
+    for label, (epochs, values) in loss_curves(records).items():
+        losses.plot(epochs, values, label=label)
     losses.set_yscale("log")
     losses.set_xlabel("epoch")
     losses.set_ylabel("mean training loss")
-    losses.legend(fontsize=8)
-    for key in (key for key in records[0] if key.startswith("validation")):
-        dice.plot(epochs, [record[key]["dice"] for record in records], marker=".", label=key.replace("_", " "))
-    if "selection_dice" in records[0] and len([key for key in records[0] if key.startswith("validation")]) > 1:
-        dice.plot(epochs, [record["selection_dice"] for record in records], marker=".", label="mean (selection)")
-    dice.legend(fontsize=8)
+    for label, (epochs, values) in dice_curves(records).items():
+        dice.plot(epochs, values, marker=".", label=label)
     dice.set_xlabel("epoch")
     dice.set_ylabel("validation Dice (%)")
+    for axes in (losses, dice):
+        if axes.lines:
+            axes.legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
     return _save(figure, path)
+
+
+#: Curves of a log by label: the epochs that logged them and their values.
+Curves = dict[str, tuple[list[int], list[float]]]
+
+
+def _add(curves: Curves, label: str, epoch: int, value: float) -> None:
+    epochs, values = curves.setdefault(label, ([], []))
+    epochs.append(epoch)
+    values.append(value)
+
+
+def loss_curves(records: list[dict]) -> Curves:
+    """Each training loss of a log; a fine-tune's epoch 0 (its starting model) trained none."""
+    curves: Curves = {}
+    for record in records:
+        for name, value in record["loss"].items():
+            _add(curves, name, record["epoch"], value)
+    return curves
+
+
+def dice_curves(records: list[dict]) -> Curves:
+    """Each validation Dice curve of a log, in percent.
+
+    A ``validation*`` entry holds either one validation set's mean metrics (its ``dice``
+    plotted) or, for the real-pair benchmark (``--benchmark_validation``), a Dice per kind of
+    pair and input (each plotted); an entry missing from some epochs (the benchmark when a run
+    was resumed with the flag) is plotted where it is logged. The selection Dice follows unless
+    it is the main validation Dice throughout (one validation set, selected on)."""
+    curves: Curves = {}
+    for record in records:
+        for key, value in record.items():
+            if not key.startswith("validation"):
+                continue
+            label = key.replace("_", " ")
+            if "dice" in value:
+                _add(curves, label, record["epoch"], value["dice"])
+            else:
+                for name, part_dice in value.items():
+                    _add(curves, f"{label} {name.replace('_', ' ')}", record["epoch"], part_dice)
+    if any(record.get("selection_dice") != record.get("validation", {}).get("dice") for record in records):
+        for record in (record for record in records if "selection_dice" in record):
+            _add(curves, "selection", record["epoch"], record["selection_dice"])
+    return curves
 
 
 def plot_predictions(
