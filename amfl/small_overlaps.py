@@ -14,6 +14,7 @@ chromosomes give more light than one). 0 turns a test off.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,27 +42,50 @@ class StrayOverlapTests:
         return pixels < self.min_pixels or one_sided or brightness < self.min_brightness
 
 
-def merge_stray_overlaps(labels: np.ndarray, images: np.ndarray, tests: StrayOverlapTests) -> np.ndarray:
-    """A (H, W) label map with each overlap part that fails one of ``tests`` relabelled as the
-    chromosome that borders it most (background when none borders it). ``images`` (H, W) are
-    the intensities the network saw (background 0), for the brightness test."""
-    if not tests.active:
-        return labels
-    parts, count = ndimage.label(labels == OVERLAP)
-    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+@dataclass(frozen=True)
+class OverlapPart:
+    """One 4-connected overlap part of a label map: ``box`` (slices one pixel wider than the
+    part, clipped to the map), ``inside`` (its pixels within ``box``), ``ring`` (the pixels
+    bordering it within ``box``) and how many of those are each chromosome."""
+
+    box: tuple[slice, ...]
+    inside: np.ndarray
+    ring: np.ndarray
+    first: int
+    second: int
+
+
+def merge_overlap_parts(labels: np.ndarray, is_stray: Callable[[OverlapPart], bool]) -> np.ndarray:
+    """A (H, W) label map with each overlap part for which ``is_stray`` holds relabelled as the
+    chromosome that borders it most (background when none borders it)."""
+    parts, _ = ndimage.label(labels == OVERLAP)
     merged = labels.copy()
-    for part, box in enumerate(ndimage.find_objects(parts), start=1):
+    for index, box in enumerate(ndimage.find_objects(parts), start=1):
         grown = tuple(slice(max(side.start - 1, 0), side.stop + 1) for side in box)
-        inside = parts[grown] == part
+        inside = parts[grown] == index
         ring = ndimage.binary_dilation(inside) & ~inside
         around = labels[grown][ring]
-        first, second = int((around == FIRST).sum()), int((around == SECOND).sum())
-        chromosome = images[grown][ring][(around == FIRST) | (around == SECOND)]
-        level = float(chromosome.mean()) if chromosome.size else 0.0
-        brightness = float(images[grown][inside].mean()) / level if level > 0 else np.inf
-        if tests.stray(int(sizes[part]), first, second, brightness):
-            merged[grown][inside] = 0 if first + second == 0 else (FIRST if first >= second else SECOND)
+        part = OverlapPart(grown, inside, ring, int((around == FIRST).sum()), int((around == SECOND).sum()))
+        if is_stray(part):
+            merged[grown][inside] = 0 if part.first + part.second == 0 else (FIRST if part.first >= part.second else SECOND)
     return merged
+
+
+def merge_stray_overlaps(labels: np.ndarray, images: np.ndarray, tests: StrayOverlapTests) -> np.ndarray:
+    """A (H, W) label map with each overlap part that fails one of ``tests`` merged
+    (:func:`merge_overlap_parts`). ``images`` (H, W) are the intensities the network saw
+    (background 0), for the brightness test."""
+    if not tests.active:
+        return labels
+
+    def fails(part: OverlapPart) -> bool:
+        around = labels[part.box][part.ring]
+        chromosome = images[part.box][part.ring][(around == FIRST) | (around == SECOND)]
+        level = float(chromosome.mean()) if chromosome.size else 0.0
+        brightness = float(images[part.box][part.inside].mean()) / level if level > 0 else np.inf
+        return tests.stray(int(part.inside.sum()), part.first, part.second, brightness)
+
+    return merge_overlap_parts(labels, fails)
 
 
 def merge_stray_overlaps_batch(labels: np.ndarray, images: np.ndarray, tests: StrayOverlapTests) -> np.ndarray:

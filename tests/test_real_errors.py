@@ -6,12 +6,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from amfl.naming import name_by_area, swap_names
+from amfl.naming import OVERLAP, name_by_area, swap_names
 from amfl.real_errors import (
     OUTCOMES,
     comparison_rows,
     error_rows,
     main,
+    merge_overlap_off_truth,
     name_pieces_by_truth,
     parse_args,
     pixel_outcomes,
@@ -81,6 +82,21 @@ def test_best_piece_naming_renames_each_piece_by_its_truth_majority():
     np.testing.assert_array_equal(named, expected)
 
 
+def test_only_overlap_parts_over_no_truth_overlap_are_merged():
+    """A touching truth (no overlap): an overlap blob painted inside chromosome 2 goes back to
+    2; on the crossing truth the real overlap part stays, a second one off it is merged."""
+    touching = _pair_truth()
+    touching[touching == OVERLAP] = 1
+    painted = touching.copy()
+    painted[2:4, 5] = OVERLAP
+    np.testing.assert_array_equal(merge_overlap_off_truth(painted, touching), touching)
+    crossing = _pair_truth()
+    painted = crossing.copy()
+    painted[1, 5] = OVERLAP
+    np.testing.assert_array_equal(merge_overlap_off_truth(painted, crossing), crossing)
+    assert merge_overlap_off_truth(crossing, touching)[1:5, 3].tolist() == [1, 1, 1, 1]
+
+
 def test_error_rows_score_a_swapped_prediction_and_its_repairs():
     rows = {row["input"]: row for row in error_rows(_predictions(swap_names(_pair_truth())))}
     assert set(rows) == {"raw", "masked"}  # no touching pairs: no touching rows
@@ -89,6 +105,7 @@ def test_error_rows_score_a_swapped_prediction_and_its_repairs():
     assert raw["dice"] == pytest.approx(50)  # background and overlap right, both chromosomes wrong
     assert raw["dice best naming"] == pytest.approx(100) and raw["dice named by area"] == pytest.approx(100)
     assert raw["dice best piece naming"] == pytest.approx(100)
+    assert raw["dice no stray overlap"] == pytest.approx(50)  # its overlap lies on the truth's
     assert masked["right"] == pytest.approx(100) and masked["dice"] == pytest.approx(100)
     assert render(list(rows.values())).splitlines()[2].startswith("| overlapping | raw | 1 | 16.7 |")
 
