@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from amfl.metrics import score_batch
+
 from amfl.losses import (
     SEGMENTATION_LOSSES,
     DiceLoss,
@@ -69,6 +71,43 @@ def test_lovasz_on_hard_predictions_is_one_minus_mean_iou():
     assert LovaszSoftmaxLoss()(logits, target).item() == pytest.approx(1 - np.mean(ious), abs=1e-9)
 
 
+@pytest.mark.parametrize(("seed", "classes"), list(itertools.product(range(4), ("present", "all"))))
+def test_per_image_lovasz_is_the_mean_of_each_images_own_loss(seed, classes):
+    generator = torch.Generator().manual_seed(seed)
+    logits = 3 * torch.randn(3, 4, 3, 2, generator=generator, dtype=torch.float64)
+    target = torch.randint(0, 3, (3, 3, 2), generator=generator)  # class 3 absent, others maybe
+    expected = np.mean([brute_force_lovasz_softmax(logits[i:i + 1], target[i:i + 1], classes) for i in range(3)])
+    assert lovasz_softmax(logits, target, classes, per_image=True).item() == pytest.approx(expected, abs=1e-10)
+
+
+def test_per_image_lovasz_on_hard_predictions_is_one_minus_the_metrics_mean_iou():
+    """The paper's IoU, per image over the four classes (an absent class predicted nowhere
+    scores 100) then over images: what the per-image loss on one-hot predictions leaves."""
+    generator = torch.Generator().manual_seed(2)
+    target = torch.randint(0, 3, (4, 8, 8), generator=generator)
+    target[0, 2:4, 2:4] = 3  # one image with overlap, three touching ones
+    prediction = torch.where(torch.rand(4, 8, 8, generator=generator) < 0.2, (target + 1) % 4, target)
+    prediction[1] = torch.where(target[1] == 3, 1, target[1])  # one image exactly right
+    logits = 100 * nn.functional.one_hot(prediction, 4).movedim(-1, 1).double()
+    mean_iou = score_batch(prediction.numpy(), target.numpy()).means["iou"] / 100
+    assert lovasz_softmax(logits, target, "all", per_image=True).item() == pytest.approx(1 - mean_iou, abs=1e-9)
+    assert create_loss("lovasz_image")(logits, target).item() == pytest.approx(1 - mean_iou, abs=1e-9)
+
+
+def test_a_speck_of_overlap_on_a_touching_pair_costs_a_quarter_per_image_and_little_over_a_batch():
+    """Batch of a crossing and a touching pair, predicted right but for one overlap pixel
+    painted on the touching one."""
+    target = torch.zeros(2, 16, 16, dtype=torch.long)
+    target[:, 4:12, 2:8], target[:, 4:12, 8:14] = 1, 2
+    target[0, 6:10, 6:10] = 3
+    prediction = target.clone()
+    prediction[1, 8, 4] = 3
+    logits = 100 * nn.functional.one_hot(prediction, 4).movedim(-1, 1).double()
+    # class 3 costs 1 on the touching pair and class 1 1/48 (one of its 48 pixels), over 4 classes and 2 images
+    assert lovasz_softmax(logits, target, "all", per_image=True).item() == pytest.approx((1 + 1 / 48) / 4 / 2, abs=1e-9)
+    assert lovasz_softmax(logits, target).item() < 0.03
+
+
 def test_lovasz_is_zero_on_a_perfect_prediction_and_refuses_bad_options():
     target = torch.randint(0, 4, (2, 5, 5))
     logits = 100 * nn.functional.one_hot(target, 4).movedim(-1, 1).double()
@@ -120,7 +159,7 @@ def test_inverse_frequency_weights_favour_rare_classes_and_keep_scale():
 
 
 def test_loss_registry_builds_every_table_v_loss():
-    assert set(SEGMENTATION_LOSSES) == {"lovasz", "ce", "weighted_ce", "dice", "weighted_dice"}
+    assert set(SEGMENTATION_LOSSES) == {"lovasz", "lovasz_image", "ce", "weighted_ce", "dice", "weighted_dice"}
     logits, target = torch.randn(2, 4, 8, 8, requires_grad=True), torch.randint(0, 4, (2, 8, 8))
     weights = torch.tensor([0.3, 1.0, 1.0, 3.0])
     for name, spec in SEGMENTATION_LOSSES.items():

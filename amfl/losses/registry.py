@@ -1,6 +1,6 @@
 """Segmentation losses by name (the objectives compared in Table V), for a trainer flag."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
@@ -16,10 +16,16 @@ class LossSpec:
     loss_class: type[nn.Module]
     weighted: bool
     description: str
+    #: Constructor arguments that make this loss from its class.
+    options: dict[str, object] = field(default_factory=dict)
 
 
 SEGMENTATION_LOSSES: dict[str, LossSpec] = {
     "lovasz": LossSpec(LovaszSoftmaxLoss, False, "Lovasz-Softmax (the AMFL paper's choice)"),
+    "lovasz_image": LossSpec(
+        LovaszSoftmaxLoss, False, "Lovasz-Softmax per image over all four classes, as the metrics score",
+        {"classes": "all", "per_image": True},
+    ),
     "ce": LossSpec(nn.CrossEntropyLoss, False, "cross entropy"),
     "weighted_ce": LossSpec(nn.CrossEntropyLoss, True, "class-weighted cross entropy"),
     "dice": LossSpec(DiceLoss, False, "soft Dice"),
@@ -43,6 +49,6 @@ def create_loss(name: str, class_weights: Tensor | None = None) -> nn.Module:
         need = "needs" if spec.weighted else "takes no"
         raise ValueError(f"loss {name!r} {need} class_weights; got {class_weights}")
     if class_weights is None:
-        return spec.loss_class()
+        return spec.loss_class(**spec.options)
     check_class_weights(class_weights)
-    return spec.loss_class(weight=class_weights)
+    return spec.loss_class(weight=class_weights, **spec.options)
