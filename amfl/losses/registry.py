@@ -1,4 +1,5 @@
-"""Segmentation losses by name (the objectives compared in Table V), for a trainer flag."""
+"""Segmentation losses by name (the objectives compared in Table V, and one beyond the paper),
+for a trainer flag."""
 
 from dataclasses import dataclass, field
 
