@@ -14,7 +14,6 @@ import torch
 from safetensors.torch import load_file
 
 import amfl.hub
-
 from amfl.data.real_pairs import PAIR_KINDS
 from amfl.data.sources import SourceError
 from amfl.models import create_model
