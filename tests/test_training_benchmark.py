@@ -142,12 +142,15 @@ def test_select_on_only_takes_the_known_choices():
         parse_config(["--select_on", "windows"])
 
 
-#: Run under torchrun: each process passes its own value and prints what it got back.
+#: Run under torchrun: each process passes its own value and prints what it got back, then
+#: shuts the process group down as the trainer does (left to interpreter exit, it can abort).
 BROADCAST_SCRIPT = """
 from accelerate import Accelerator
 from amfl.training.loop import _from_main_process
 accelerator = Accelerator(cpu=True)
-print("got", _from_main_process(accelerator, 42.5 if accelerator.is_main_process else 0.0))
+print("got", _from_main_process(accelerator, 42.5 if accelerator.is_main_process else 0.0), flush=True)
+accelerator.wait_for_everyone()
+accelerator.end_training()
 """
 
 
