@@ -46,13 +46,22 @@ class StrayOverlapTests:
 class OverlapPart:
     """One 4-connected overlap part of a label map: ``box`` (slices one pixel wider than the
     part, clipped to the map), ``inside`` (its pixels within ``box``), ``ring`` (the pixels
-    bordering it within ``box``) and how many of those are each chromosome."""
+    bordering it within ``box``) and ``around`` (the labels of the ring's pixels)."""
 
     box: tuple[slice, ...]
     inside: np.ndarray
     ring: np.ndarray
-    first: int
-    second: int
+    around: np.ndarray
+
+    @property
+    def first(self) -> int:
+        """Ring pixels of chromosome 1."""
+        return int((self.around == FIRST).sum())
+
+    @property
+    def second(self) -> int:
+        """Ring pixels of chromosome 2."""
+        return int((self.around == SECOND).sum())
 
 
 def merge_overlap_parts(labels: np.ndarray, is_stray: Callable[[OverlapPart], bool]) -> np.ndarray:
@@ -64,10 +73,10 @@ def merge_overlap_parts(labels: np.ndarray, is_stray: Callable[[OverlapPart], bo
         grown = tuple(slice(max(side.start - 1, 0), side.stop + 1) for side in box)
         inside = parts[grown] == index
         ring = ndimage.binary_dilation(inside) & ~inside
-        around = labels[grown][ring]
-        part = OverlapPart(grown, inside, ring, int((around == FIRST).sum()), int((around == SECOND).sum()))
+        part = OverlapPart(grown, inside, ring, labels[grown][ring])
         if is_stray(part):
-            merged[grown][inside] = 0 if part.first + part.second == 0 else (FIRST if part.first >= part.second else SECOND)
+            first, second = part.first, part.second
+            merged[grown][inside] = 0 if first + second == 0 else (FIRST if first >= second else SECOND)
     return merged
 
 
@@ -79,8 +88,7 @@ def merge_stray_overlaps(labels: np.ndarray, images: np.ndarray, tests: StrayOve
         return labels
 
     def fails(part: OverlapPart) -> bool:
-        around = labels[part.box][part.ring]
-        chromosome = images[part.box][part.ring][(around == FIRST) | (around == SECOND)]
+        chromosome = images[part.box][part.ring][(part.around == FIRST) | (part.around == SECOND)]
         level = float(chromosome.mean()) if chromosome.size else 0.0
         brightness = float(images[part.box][part.inside].mean()) / level if level > 0 else np.inf
         return tests.stray(int(part.inside.sum()), part.first, part.second, brightness)

@@ -54,8 +54,8 @@ def lovasz_softmax(logits: Tensor, target: Tensor, classes: ClassSelection = "pr
     per_class = (sorted_errors * _jaccard_increments(foreground.gather(1, order))).sum(dim=1).reshape(groups, num_classes)
     if classes == "all":
         return per_class.mean()
-    present = (foreground.sum(dim=1) > 0).reshape(groups, num_classes)
-    return torch.stack([group[chosen].mean() for group, chosen in zip(per_class, present, strict=True)]).mean()
+    present = (foreground.sum(dim=1) > 0).reshape(groups, num_classes).to(per_class.dtype)
+    return ((per_class * present).sum(dim=1) / present.sum(dim=1)).mean()
 
 
 def _check_class_selection(classes: str) -> None:
