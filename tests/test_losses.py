@@ -108,6 +108,16 @@ def test_a_speck_of_overlap_on_a_touching_pair_costs_a_quarter_per_image_and_lit
     assert lovasz_softmax(logits, target).item() < 0.03
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_lovasz_both_is_the_mean_of_the_batch_loss_and_each_images_loss_over_all_classes(seed):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, 4, 4, 5, generator=generator, dtype=torch.float64)
+    target = torch.randint(0, 3, (3, 4, 5), generator=generator)
+    batch = brute_force_lovasz_softmax(logits, target, "present")
+    images = np.mean([brute_force_lovasz_softmax(logits[i : i + 1], target[i : i + 1], "all") for i in range(3)])
+    assert create_loss("lovasz_both")(logits, target).item() == pytest.approx((batch + images) / 2, abs=1e-9)
+
+
 def test_lovasz_is_zero_on_a_perfect_prediction_and_refuses_bad_options():
     target = torch.randint(0, 4, (2, 5, 5))
     logits = 100 * nn.functional.one_hot(target, 4).movedim(-1, 1).double()
@@ -159,7 +169,7 @@ def test_inverse_frequency_weights_favour_rare_classes_and_keep_scale():
 
 
 def test_loss_registry_builds_every_table_v_loss():
-    assert set(SEGMENTATION_LOSSES) == {"lovasz", "lovasz_image", "ce", "weighted_ce", "dice", "weighted_dice"}
+    assert set(SEGMENTATION_LOSSES) == {"lovasz", "lovasz_image", "lovasz_both", "ce", "weighted_ce", "dice", "weighted_dice"}
     logits, target = torch.randn(2, 4, 8, 8, requires_grad=True), torch.randint(0, 4, (2, 8, 8))
     weights = torch.tensor([0.3, 1.0, 1.0, 3.0])
     for name, spec in SEGMENTATION_LOSSES.items():

@@ -3,7 +3,7 @@
 from amfl.losses.adversarial import LSGANLoss
 from amfl.losses.class_weights import inverse_frequency_weights
 from amfl.losses.dice import DiceLoss
-from amfl.losses.lovasz import LovaszSoftmaxLoss, lovasz_softmax
+from amfl.losses.lovasz import LovaszBatchAndImageLoss, LovaszSoftmaxLoss, lovasz_softmax
 from amfl.losses.registry import SEGMENTATION_LOSSES, LossSpec, create_loss
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "DiceLoss",
     "LSGANLoss",
     "LossSpec",
+    "LovaszBatchAndImageLoss",
     "LovaszSoftmaxLoss",
     "create_loss",
     "inverse_frequency_weights",

@@ -87,3 +87,18 @@ class LovaszSoftmaxLoss(nn.Module):
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return lovasz_softmax(logits, target, self.classes, self.per_image)
+
+
+class LovaszBatchAndImageLoss(nn.Module):
+    """The mean of the paper's loss over the batch (``lovasz``) and of its per-image form over all
+    four classes (``lovasz_image``). In fine-tunes from the bundled default the first gained the
+    real overlapping pairs and the second the touching ones, each losing the other kind
+    (``results/real-image/README.md``, stops 44-45); the mean keeps both in the gradient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch = LovaszSoftmaxLoss()
+        self.image = LovaszSoftmaxLoss("all", per_image=True)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return (self.batch(logits, target) + self.image(logits, target)) / 2

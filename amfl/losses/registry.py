@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from amfl.losses.class_weights import check_class_weights
 from amfl.losses.dice import DiceLoss
-from amfl.losses.lovasz import LovaszSoftmaxLoss
+from amfl.losses.lovasz import LovaszBatchAndImageLoss, LovaszSoftmaxLoss
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ SEGMENTATION_LOSSES: dict[str, LossSpec] = {
         LovaszSoftmaxLoss, False, "Lovasz-Softmax per image over all four classes, as the metrics score",
         {"classes": "all", "per_image": True},
     ),
+    "lovasz_both": LossSpec(LovaszBatchAndImageLoss, False, "the mean of lovasz and lovasz_image"),
     "ce": LossSpec(nn.CrossEntropyLoss, False, "cross entropy"),
     "weighted_ce": LossSpec(nn.CrossEntropyLoss, True, "class-weighted cross entropy"),
     "dice": LossSpec(DiceLoss, False, "soft Dice"),

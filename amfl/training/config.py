@@ -40,7 +40,7 @@ class TrainConfig:
     # What is trained.
     model: str = _option("amfl-paper", "generator from the model registry", choices=tuple(MODELS))
     base_width: int | None = _option(None, "override the generator's base width f(0)")
-    loss: str = _option("lovasz", "segmentation loss: Table V's five, or lovasz_image (Lovasz-Softmax per image over all four classes, as the metrics score; amfl.losses.lovasz)", choices=tuple(SEGMENTATION_LOSSES))
+    loss: str = _option("lovasz", "segmentation loss: Table V's five; lovasz_image (Lovasz-Softmax per image over all four classes, as the metrics score); or lovasz_both (the mean of lovasz and lovasz_image; amfl.losses.lovasz)", choices=tuple(SEGMENTATION_LOSSES))
     pair_naming: str = _option("strict", "chromosome names in the loss: 'strict', the truth's (1 the smaller); 'free', per sample the naming the prediction agrees with more, and the saved model names its output by area (amfl.naming); 'free_overlapping', free for samples with overlap only", choices=tuple(PAIR_NAMINGS))
     gan: bool = _option(True, "train with the PatchGAN discriminator (--no-gan: the generator alone)")
     init_from: str | None = _option(None, "start the generator from this model folder or Hub id (fine-tuning); it must match --model")
