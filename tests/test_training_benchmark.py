@@ -142,13 +142,16 @@ def test_select_on_only_takes_the_known_choices():
         parse_config(["--select_on", "windows"])
 
 
-#: Run under torchrun: each process passes its own value and prints what it got back, then
-#: shuts the process group down as the trainer does (left to interpreter exit, it can abort).
+#: Run under torchrun: each process passes its own value and writes what it got back to a file
+#: of its own (prints from two processes can interleave on one pipe), then shuts the process
+#: group down as the trainer does (left to interpreter exit, it can abort).
 BROADCAST_SCRIPT = """
+import pathlib, sys
 from accelerate import Accelerator
 from amfl.training.loop import _from_main_process
 accelerator = Accelerator(cpu=True)
-print("got", _from_main_process(accelerator, 42.5 if accelerator.is_main_process else 0.0), flush=True)
+got = _from_main_process(accelerator, 42.5 if accelerator.is_main_process else 0.0)
+pathlib.Path(sys.argv[1], f"rank{accelerator.process_index}.txt").write_text(str(got))
 accelerator.wait_for_everyone()
 accelerator.end_training()
 """
@@ -158,7 +161,7 @@ def test_every_process_gets_the_main_process_selection_value(tmp_path):
     script = tmp_path / "broadcast.py"
     script.write_text(BROADCAST_SCRIPT)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    result = subprocess.run([*launcher, str(script)], capture_output=True, text=True, timeout=300, cwd=REPO,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run([*launcher, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split().count("42.5") == 2, result.stdout
+    assert [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)] == ["42.5", "42.5"]
