@@ -134,7 +134,7 @@ def test_touching_repeats_add_only_the_touching_training_pairs_again(adir):
         assert torch.equal(extra[copy * len(touching) : (copy + 1) * len(touching)], expected.labels)
 
 
-@pytest.mark.parametrize("name", ["touching_repeats", "masked_repeats"])
+@pytest.mark.parametrize("name", ["touching_repeats", "masked_repeats", "masked_overlapping_repeats"])
 def test_repeats_of_real_pairs_need_the_real_pairs(name):
     with pytest.raises(ValueError, match=f"--{name} adds .* it needs --real_repeats"):
         TrainConfig(**{name: 2})
@@ -159,6 +159,21 @@ def test_masked_repeats_add_every_training_window_again_with_only_the_pair_lit(a
     added = result.train.images[POMMIER + len(train_pairs):]
     for copy in range(REPEATS):
         assert torch.equal(added[copy * len(train_pairs) : (copy + 1) * len(train_pairs)], expected.images)
+
+
+def test_masked_overlapping_repeats_add_only_the_overlapping_windows_masked(adir):
+    metaphases, real = adir
+    config = TrainConfig(real_repeats=1, masked_overlapping_repeats=REPEATS, pommier_train_count=POMMIER)
+    result = add_adir_sources(pommier_like(), config, progress=False)
+    train_pairs = real.select(split="train")
+    overlapping = real.select(split="train", kind="overlapping")
+    assert 0 < len(overlapping) < len(train_pairs)
+    assert len(result.train) == POMMIER + len(train_pairs) + REPEATS * len(overlapping)
+    assert result.composition["extra_masked_overlapping_windows"] == REPEATS * len(overlapping)
+    expected = SplitTensors.from_pairs(mixture.masked_windows(real_windows(overlapping, metaphases)), Preprocessor())
+    added = result.train.images[POMMIER + len(train_pairs):]
+    for copy in range(REPEATS):
+        assert torch.equal(added[copy * len(overlapping) : (copy + 1) * len(overlapping)], expected.images)
 
 
 def test_every_added_sample_is_network_ready(mixed):

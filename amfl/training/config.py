@@ -78,6 +78,7 @@ class TrainConfig:
     real_repeats: int = _option(0, "add the real ADIR training-split pairs (128 x 128 windows), each N times; with this or --synthetic_count, the epoch kept is the best on Pommier and real validation pairs together")
     touching_repeats: int = _option(0, "add the real training pairs that only touch N more times after --real_repeats ones: every Pommier pair overlaps, so a Pommier-heavy mixture learns to paint overlap where there is none")
     masked_repeats: int = _option(0, "add the real training windows again N times with every pixel off the pair set to 0: the masked input of the real benchmark and of the whole-metaphase path, which raw windows never show")
+    masked_overlapping_repeats: int = _option(0, "add the real training pairs that overlap N more times masked, after the --masked_repeats ones: --masked_repeats weighs every pair alike, and the masked overlapping crops are the real benchmark's set that fine-tuning loses first")
     adir_dir: Path | None = _option(None, "ADIR M-FISH folder (default $AMFL_ADIR, else ../shared/data/adir-mfish)")
     benchmark_validation: bool = _option(False, "after each epoch also score the generator on the real-pair benchmark's validation crops as amfl.evaluate scores a saved model (strict naming, the saved preprocessing and output steps; about 10 s on 2 CPU cores) and log the four Dice as validation_benchmark; the epoch kept is still chosen on the run's own validation unless --select_on benchmark")
     select_on: str = _option("validation", "what chooses the epoch kept: 'validation', the mean Dice of the run's validation sets (the Pommier split, and with ADIR sources the real windows); 'benchmark', the mean of the four real-pair benchmark validation Dice of --benchmark_validation (scored then with or without that flag). --hold_pommier applies to either", choices=SELECTIONS)
@@ -97,7 +98,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size", "discriminator_width"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
-        for name in ("synthetic_count", "real_repeats", "touching_repeats", "masked_repeats"):
+        for name in ("synthetic_count", "real_repeats", "touching_repeats", "masked_repeats", "masked_overlapping_repeats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more; got {getattr(self, name)}")
         for name in ("base_width", "max_samples", "pommier_train_count", "crop_size"):
@@ -113,7 +114,7 @@ class TrainConfig:
             raise ValueError("--widen needs --base_width (the width to widen the starting model to)")
         if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
             raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
-        for name, what in (("touching_repeats", "more of the real touching pairs"), ("masked_repeats", "the real pairs masked")):
+        for name, what in (("touching_repeats", "more of the real touching pairs"), ("masked_repeats", "the real pairs masked"), ("masked_overlapping_repeats", "the real overlapping pairs masked")):
             if getattr(self, name) and not self.real_repeats:
                 raise ValueError(f"--{name} adds {what}; it needs --real_repeats (the real pairs themselves)")
         if self.push_to_hub and not self.hub_model_id:

@@ -11,7 +11,8 @@ recorded case split only (:func:`amfl.data.adir.case_split`):
   ``--touching_repeats``, the pairs that only touch come again, since every Pommier pair
   overlaps and a Pommier-heavy mixture learns to paint overlap on touching pairs; with
   ``--masked_repeats``, all of them come again masked (every pixel off the pair set to 0),
-  the input the real benchmark's masked crops and the whole-metaphase path give the model.
+  the input the real benchmark's masked crops and the whole-metaphase path give the model;
+  with ``--masked_overlapping_repeats``, the overlapping ones come again masked on top.
 
 With ``--clean_pommier`` the Pommier pairs are not augmented: they already look like the
 Pommier test pairs, and the augmentations (even scale, flips and turns: measured in
@@ -32,7 +33,7 @@ import torch
 
 from amfl.data.adir import list_metaphases
 from amfl.data.pairs import OverlapPairs
-from amfl.data.real_pairs import extract_real_pairs
+from amfl.data.real_pairs import RealPair, extract_real_pairs
 from amfl.data.real_windows import real_windows
 from amfl.data.synthetic import REAL_NEIGHBOURS, ingredients_from, synthesise
 from amfl.preprocessing import Preprocessor
@@ -67,6 +68,11 @@ def repeated(windows: OverlapPairs, times: int, preprocessor: Preprocessor) -> S
     return SplitTensors.from_pairs(tiled, preprocessor)
 
 
+def windows_of_kind(windows: OverlapPairs, pairs: list[RealPair], kind: str) -> OverlapPairs:
+    """The windows of ``pairs`` (in the same order) whose pair is of ``kind``."""
+    return windows.subset(np.array([pair.cluster.kind == kind for pair in pairs]))
+
+
 def masked_windows(windows: OverlapPairs) -> OverlapPairs:
     """``windows`` with every pixel off the pair set to 0, as the real benchmark's ``masked``
     crops and the whole-metaphase path's pair crops are made."""
@@ -97,12 +103,15 @@ def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = T
         composition["real_training_windows"] = len(parts[-1])
         composition["distinct_real_training_pairs"] = len(windows)
         if config.touching_repeats:  # the config refuses it without real_repeats
-            touching = windows.subset(np.array([pair.cluster.kind == "touching" for pair in pairs]))
-            parts.append(repeated(touching, config.touching_repeats, preprocessor))
+            parts.append(repeated(windows_of_kind(windows, pairs, "touching"), config.touching_repeats, preprocessor))
             composition["extra_touching_windows"] = len(parts[-1])
         if config.masked_repeats:  # the config refuses it without real_repeats
             parts.append(repeated(masked_windows(windows), config.masked_repeats, preprocessor))
             composition["masked_windows"] = len(parts[-1])
+        if config.masked_overlapping_repeats:  # the config refuses it without real_repeats
+            overlapping = windows_of_kind(windows, pairs, "overlapping")
+            parts.append(repeated(masked_windows(overlapping), config.masked_overlapping_repeats, preprocessor))
+            composition["extra_masked_overlapping_windows"] = len(parts[-1])
     validation = SplitTensors.from_pairs(real_windows(real.select(split="validation"), metaphases), preprocessor)
     composition["real_validation_pairs"] = len(validation)
     return dataclasses.replace(
