@@ -119,19 +119,28 @@ def test_the_training_split_holds_each_source_in_its_count(adir, mixed):
     assert result.validation is data.validation and result.test is data.test
 
 
-def test_touching_repeats_add_only_the_touching_training_pairs_again(adir):
+@pytest.mark.parametrize(
+    ("option", "kind", "key", "masked"),
+    [("touching_repeats", "touching", "extra_touching_windows", False),
+     ("masked_overlapping_repeats", "overlapping", "extra_masked_overlapping_windows", True)],
+)
+def test_kind_repeats_add_only_the_training_pairs_of_that_kind_again(adir, option, kind, key, masked):
     metaphases, real = adir
-    config = TrainConfig(real_repeats=1, touching_repeats=REPEATS, pommier_train_count=POMMIER)
+    config = TrainConfig(real_repeats=1, pommier_train_count=POMMIER, **{option: REPEATS})
     result = add_adir_sources(pommier_like(), config, progress=False)
     train_pairs = real.select(split="train")
-    touching = real.select(split="train", kind="touching")
-    assert 0 < len(touching) < len(train_pairs)
-    assert len(result.train) == POMMIER + len(train_pairs) + REPEATS * len(touching)
-    assert result.composition["extra_touching_windows"] == REPEATS * len(touching)
-    expected = SplitTensors.from_pairs(real_windows(touching, metaphases), Preprocessor())
-    extra = result.train.labels[POMMIER + len(train_pairs):]
+    of_kind = real.select(split="train", kind=kind)
+    assert 0 < len(of_kind) < len(train_pairs)
+    assert len(result.train) == POMMIER + len(train_pairs) + REPEATS * len(of_kind)
+    assert result.composition[key] == REPEATS * len(of_kind)
+    windows = real_windows(of_kind, metaphases)
+    expected = SplitTensors.from_pairs(mixture.masked_windows(windows) if masked else windows, Preprocessor())
+    added_images = result.train.images[POMMIER + len(train_pairs):]
+    added_labels = result.train.labels[POMMIER + len(train_pairs):]
     for copy in range(REPEATS):
-        assert torch.equal(extra[copy * len(touching) : (copy + 1) * len(touching)], expected.labels)
+        rows = slice(copy * len(of_kind), (copy + 1) * len(of_kind))
+        assert torch.equal(added_images[rows], expected.images)
+        assert torch.equal(added_labels[rows], expected.labels)
 
 
 @pytest.mark.parametrize("name", ["touching_repeats", "masked_repeats", "masked_overlapping_repeats"])
@@ -159,21 +168,6 @@ def test_masked_repeats_add_every_training_window_again_with_only_the_pair_lit(a
     added = result.train.images[POMMIER + len(train_pairs):]
     for copy in range(REPEATS):
         assert torch.equal(added[copy * len(train_pairs) : (copy + 1) * len(train_pairs)], expected.images)
-
-
-def test_masked_overlapping_repeats_add_only_the_overlapping_windows_masked(adir):
-    metaphases, real = adir
-    config = TrainConfig(real_repeats=1, masked_overlapping_repeats=REPEATS, pommier_train_count=POMMIER)
-    result = add_adir_sources(pommier_like(), config, progress=False)
-    train_pairs = real.select(split="train")
-    overlapping = real.select(split="train", kind="overlapping")
-    assert 0 < len(overlapping) < len(train_pairs)
-    assert len(result.train) == POMMIER + len(train_pairs) + REPEATS * len(overlapping)
-    assert result.composition["extra_masked_overlapping_windows"] == REPEATS * len(overlapping)
-    expected = SplitTensors.from_pairs(mixture.masked_windows(real_windows(overlapping, metaphases)), Preprocessor())
-    added = result.train.images[POMMIER + len(train_pairs):]
-    for copy in range(REPEATS):
-        assert torch.equal(added[copy * len(overlapping) : (copy + 1) * len(overlapping)], expected.images)
 
 
 def test_every_added_sample_is_network_ready(mixed):
