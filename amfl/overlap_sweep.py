@@ -113,6 +113,12 @@ def sweep_rows(grid: Sequence[Preprocessor], outputs: NetworkOutputs) -> list[di
     return rows
 
 
+def sweep_table(rows: Sequence[dict[str, object]]) -> str:
+    """``rows`` as the markdown table that ``--out`` writes and :mod:`amfl.sweep_gate` reads."""
+    cells = [[f"{value:.3f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
+    return markdown_table(list(rows[0]), cells)
+
+
 def save_with_settings(model: Path, chosen: Preprocessor, target: Path) -> Path:
     """A copy of the model folder ``model`` with ``chosen`` as its saved preprocessor."""
     if target.exists():
@@ -176,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         {source: seen_images(output, [getattr(pair, source) for pair in real_pairs]) for source in REAL_INPUTS},
     )
     grid = settings_grid(output, args.sizes, args.shares, args.brightnesses, args.part_shares, args.piece_shares)
-    rows = sweep_rows(grid, outputs)
-    cells = [[f"{value:.3f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
-    table = markdown_table(list(rows[0]), cells)
+    table = sweep_table(sweep_rows(grid, outputs))
     print(table)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

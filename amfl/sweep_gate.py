@@ -1,0 +1,186 @@
+"""Which rows of ``amfl.overlap_sweep`` tables beat a gate on every validation measure: the
+tally behind each candidate rule of ``results/real-image/README.md``.
+
+A sweep (``--out FILE.md``) has one row per output setting: the settings, then the measures
+(Pommier validation Dice, IoU and Hausdorff and each real set's Dice). A row qualifies when it
+beats the gate on every measure: a higher Dice or IoU, a lower Hausdorff; a tie does not beat.
+The gate is one row of a sweep of the bundled default, found by its part and piece shares.
+Qualifiers are ranked by the mean of the real sets' Dice (the rules' choice), the other rows by
+how many measures they lose, then by that mean::
+
+    python -m amfl.sweep_gate results/real-image/stop48/sweep-*.md \\
+        --gate results/real-image/stop41/sweep-runs-wise-md2-mean-weight-1.md --gate_shares 0.35 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from amfl.markdown import markdown_table
+
+#: The settings columns of a sweep, in its order; every other column is a measure.
+SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share")
+#: Measures where lower is better; every other measure is better higher.
+LOWER_IS_BETTER = "Hausdorff"
+#: How the real sets' measures begin (``overlapping raw Dice``); their mean ranks the rows.
+REAL_PREFIXES = ("overlapping ", "touching ")
+
+
+class SweepError(ValueError):
+    """A sweep file that cannot be read as a sweep table, or a gate that is not in its file."""
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One output setting of one swept model: where it came from, its settings and its measures."""
+
+    source: str
+    settings: dict[str, float]
+    measures: dict[str, float]
+
+    def real_mean(self) -> float:
+        """Mean of the real sets' Dice, the rules' choice among qualifiers."""
+        real = [value for name, value in self.measures.items() if name.startswith(REAL_PREFIXES)]
+        return sum(real) / len(real)
+
+    def shares(self) -> tuple[float, float]:
+        """(min part share, cut piece share): the settings that tell the default's rows apart."""
+        return self.settings["min part share"], self.settings["cut piece share"]
+
+
+def read_sweep(path: Path) -> list[SweepRow]:
+    """The rows of one sweep table written by ``amfl.overlap_sweep --out``."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip().startswith("|")]
+    except (OSError, UnicodeDecodeError) as error:
+        raise SweepError(f"{path}: cannot be read ({error})") from error
+    if len(lines) < 3:
+        raise SweepError(f"{path}: no sweep table (a header, its rule and at least one row of | cells)")
+    header = cells(lines[0])
+    missing = [name for name in SETTING_COLUMNS if name not in header]
+    if missing:
+        raise SweepError(f"{path}: not an amfl.overlap_sweep table; columns {', '.join(missing)} are missing")
+    rows = []
+    for number, line in enumerate(lines[2:], start=3):
+        values = cells(line)
+        if len(values) != len(header):
+            raise SweepError(f"{path}: table line {number} has {len(values)} cells, the header {len(header)}")
+        try:
+            numbers = dict(zip(header, map(float, values), strict=True))
+        except ValueError as error:
+            raise SweepError(f"{path}: table line {number} holds a cell that is not a number ({error})") from error
+        rows.append(SweepRow(
+            str(path), {name: numbers[name] for name in SETTING_COLUMNS},
+            {name: value for name, value in numbers.items() if name not in SETTING_COLUMNS},
+        ))
+    return rows
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one markdown table line."""
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def beats(name: str, value: float, gate: float) -> bool:
+    """Whether ``value`` of measure ``name`` is strictly better than the gate's."""
+    return value < gate if LOWER_IS_BETTER in name else value > gate
+
+
+def lost_measures(row: SweepRow, gate: SweepRow) -> list[str]:
+    """The measures on which ``row`` does not beat ``gate``."""
+    if row.measures.keys() != gate.measures.keys():
+        raise SweepError(f"{row.source} measures {sorted(row.measures)}, the gate {sorted(gate.measures)}")
+    return [name for name, value in row.measures.items() if not beats(name, value, gate.measures[name])]
+
+
+def gate_row(rows: Sequence[SweepRow], part_share: float, piece_share: float) -> SweepRow:
+    """The one row of ``rows`` at the default's part and piece shares."""
+    found = [row for row in rows if row.shares() == (part_share, piece_share)]
+    if len(found) != 1:
+        seen = sorted({row.shares() for row in rows})
+        raise SweepError(f"the gate file has {len(found)} rows at part share {part_share} and piece share "
+                         f"{piece_share}, not one; its (part, piece) shares: {seen}")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Every swept row against the gate: the qualifiers (best first), the others (nearest first)
+    and how many rows lose each measure."""
+
+    gate: SweepRow
+    qualifiers: list[SweepRow]
+    others: list[tuple[SweepRow, list[str]]]
+    losses: dict[str, int]
+
+
+def tally(rows: Sequence[SweepRow], gate: SweepRow) -> Tally:
+    """Rows of ``rows`` sorted into qualifiers and the others, against ``gate``."""
+    lost = [(row, lost_measures(row, gate)) for row in rows]
+    qualifiers = sorted((row for row, names in lost if not names), key=lambda row: -row.real_mean())
+    others = sorted(((row, names) for row, names in lost if names), key=lambda item: (len(item[1]), -item[0].real_mean()))
+    losses = {name: sum(name in names for _, names in lost) for name in gate.measures}
+    return Tally(gate, qualifiers, others, losses)
+
+
+def row_cells(row: SweepRow, lost: Sequence[str] = ()) -> list[str]:
+    """A table row: the file's name, the shares, every measure, the real mean and what it loses."""
+    measures = [f"{value:.3f}" for value in row.measures.values()]
+    return [Path(row.source).name, *(f"{share:g}" for share in row.shares()), *measures,
+            f"{row.real_mean():.3f}", ", ".join(lost) or "none"]
+
+
+def report(result: Tally, nearest: int) -> str:
+    """The tally as markdown: the count, the losses per measure, the qualifiers and the nearest."""
+    rows = len(result.qualifiers) + len(result.others)
+    header = ["sweep", "part share", "piece share", *result.gate.measures, "real mean", "loses"]
+    parts = [
+        f"{len(result.qualifiers)} of {rows} rows qualify (beat the gate on all {len(result.gate.measures)} measures).",
+        "Rows that lose each measure:\n\n" + markdown_table(
+            ["measure", "rows losing it"], [[name, str(count)] for name, count in result.losses.items()]),
+        "Gate:\n\n" + markdown_table(header, [row_cells(result.gate)]),
+    ]
+    if result.qualifiers:
+        parts.append("Qualifiers, best first:\n\n" + markdown_table(header, [row_cells(row) for row in result.qualifiers]))
+    if result.others and nearest > 0:
+        parts.append(f"Nearest {min(nearest, len(result.others))} of the rest:\n\n" + markdown_table(
+            header, [row_cells(row, lost) for row, lost in result.others[:nearest]]))
+    return "\n\n".join(parts)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m amfl.sweep_gate", description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", type=Path, nargs="+", help="sweep tables written by amfl.overlap_sweep --out")
+    parser.add_argument("--gate", type=Path, required=True, help="a sweep table of the model to beat")
+    parser.add_argument("--gate_shares", type=float, nargs=2, required=True, metavar=("PART", "PIECE"),
+                        help="the gate's row: its min part share and cut piece share (the default's saved settings)")
+    parser.add_argument("--nearest", type=int, default=5, help="how many non-qualifying rows to list (default 5)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report to this markdown file")
+    args = parser.parse_args(argv)
+    if args.nearest < 0:
+        parser.error(f"--nearest must be 0 or more; got {args.nearest}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        gate = gate_row(read_sweep(args.gate), *args.gate_shares)
+        result = tally([row for path in args.sweeps for row in read_sweep(path)], gate)
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    text = report(result, args.nearest)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""``python -m amfl.sweep_gate``: which swept rows beat the gate on every measure, read from the
+tables that ``amfl.overlap_sweep`` writes."""
+
+import pytest
+
+from amfl.overlap_sweep import sweep_table
+from amfl.sweep_gate import SweepError, gate_row, main, read_sweep, tally
+
+MEASURES = ("Pommier Dice", "Pommier IoU", "Pommier Hausdorff", "overlapping raw Dice", "overlapping masked Dice",
+            "touching raw Dice", "touching masked Dice")
+GATE = (94.7, 91.7, 3.2, 68.0, 82.0, 69.0, 76.0)
+
+
+def row(part: float, piece: float, measures: tuple[float, ...]) -> dict[str, object]:
+    """One sweep row as ``amfl.overlap_sweep.sweep_rows`` builds it."""
+    return {"min overlap pixels": 0, "min border share": 0.0, "min brightness": 1.0, "min part share": part,
+            "cut piece share": piece, **dict(zip(MEASURES, measures, strict=True))}
+
+
+def write(path, rows):
+    path.write_text(sweep_table(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gate_file(tmp_path):
+    """A sweep of 'the default' with its gate row at 0.35 / 0.5 and another row beside it."""
+    return write(tmp_path / "default.md", [row(0.1, 0.5, (90, 90, 9, 60, 70, 60, 70)), row(0.35, 0.5, GATE)])
+
+
+def test_a_row_qualifies_only_when_it_beats_every_measure_and_lower_hausdorff_wins(tmp_path, gate_file):
+    better_everywhere = (94.8, 91.8, 3.1, 68.1, 82.1, 69.1, 76.1)
+    higher_hausdorff = (94.8, 91.8, 3.3, 68.1, 82.1, 69.1, 76.1)
+    tie_on_masked_touching = (94.8, 91.8, 3.1, 68.1, 82.1, 69.1, 76.0)
+    two_lost = (94.6, 91.6, 3.1, 70.0, 85.0, 72.0, 80.0)
+    sweep = write(tmp_path / "candidate.md", [
+        row(0, 0, better_everywhere), row(0, 0.1, higher_hausdorff), row(0, 0.2, tie_on_masked_touching),
+        row(0, 0.3, two_lost),
+    ])
+    result = tally(read_sweep(sweep), gate_row(read_sweep(gate_file), 0.35, 0.5))
+    assert [item.shares() for item in result.qualifiers] == [(0, 0)]
+    lost = {item.shares(): names for item, names in result.others}
+    assert lost == {(0, 0.1): ["Pommier Hausdorff"], (0, 0.2): ["touching masked Dice"],
+                    (0, 0.3): ["Pommier Dice", "Pommier IoU"]}
+    assert result.losses == {"Pommier Dice": 1, "Pommier IoU": 1, "Pommier Hausdorff": 1, "overlapping raw Dice": 0,
+                             "overlapping masked Dice": 0, "touching raw Dice": 0, "touching masked Dice": 1}
+    # the nearest first: one measure lost before two, then the higher real mean
+    assert [item.shares() for item, _ in result.others] == [(0, 0.1), (0, 0.2), (0, 0.3)]
+
+
+def test_qualifiers_are_ranked_by_the_mean_of_the_real_dice(tmp_path, gate_file):
+    sweep = write(tmp_path / "candidate.md", [
+        row(0, 0, (99, 99, 1, 69, 83, 70, 77)), row(0, 0.5, (94.8, 91.8, 3.1, 75, 83, 70, 77)),
+    ])
+    result = tally(read_sweep(sweep), gate_row(read_sweep(gate_file), 0.35, 0.5))
+    assert [item.shares() for item in result.qualifiers] == [(0, 0.5), (0, 0)]
+    assert result.qualifiers[0].real_mean() == pytest.approx((75 + 83 + 70 + 77) / 4)
+
+
+def test_the_command_prints_the_count_and_writes_the_report(tmp_path, gate_file, capsys):
+    sweep = write(tmp_path / "candidate.md", [row(0, 0, (94.8, 91.8, 3.1, 68.1, 82.1, 69.1, 76.1)),
+                                              row(0, 0.1, (94.6, 91.8, 3.1, 68.1, 82.1, 69.1, 76.1))])
+    out = tmp_path / "report" / "tally.md"
+    assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("1 of 2 rows qualify")
+    assert "| Pommier Dice | 1 |" in printed
+    assert out.read_text(encoding="utf-8") == printed
+
+
+def test_a_gate_missing_from_its_file_names_the_shares_it_has(tmp_path, gate_file, capsys):
+    sweep = write(tmp_path / "candidate.md", [row(0, 0, GATE)])
+    assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.2", "0.5"]) == 2
+    error = capsys.readouterr().err
+    assert "0 rows at part share 0.2 and piece share 0.5" in error
+    assert "(0.35, 0.5)" in error
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("no table here\n", "no sweep table"),
+    ("| a | b |\n| --- | --- |\n| 1 | 2 |\n", "columns min overlap pixels"),
+    (None, "table line 3 holds a cell that is not a number"),
+])
+def test_a_file_that_is_no_sweep_table_is_refused_by_name(tmp_path, text, message):
+    path = tmp_path / "bad.md"
+    if text is None:
+        write(path, [row(0, 0, GATE)])
+        text = path.read_text(encoding="utf-8").replace("94.700", "n/a")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SweepError, match=message):
+        read_sweep(path)
+
+
+def test_a_missing_sweep_file_is_an_error_not_a_crash(tmp_path, gate_file, capsys):
+    assert main([str(tmp_path / "absent.md"), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5"]) == 2
+    assert "absent.md: cannot be read" in capsys.readouterr().err
