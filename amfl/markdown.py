@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A pipe table; cells are written as given (format numbers before)."""
     lines = [tuple(header), tuple("---" for _ in header), *map(tuple, rows)]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def show_and_save(text: str, out: Path | None) -> None:
+    """Print a command's markdown report and, with ``--out``, write it there too (folders made)."""
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")

@@ -41,7 +41,7 @@ from amfl.data.dataset import load_pairs
 from amfl.data.protocol import split_pairs
 from amfl.data.real_pairs import extract_real_pairs
 from amfl.data.sources import SourceError
-from amfl.markdown import markdown_table
+from amfl.markdown import markdown_table, show_and_save
 from amfl.metrics import score_batch
 from amfl.preprocessing import Preprocessor
 from amfl.real_scoring import REAL_INPUTS, RealPredictions, predict_real_pairs, score_predictions
@@ -183,10 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     grid = settings_grid(output, args.sizes, args.shares, args.brightnesses, args.part_shares, args.piece_shares)
     table = sweep_table(sweep_rows(grid, outputs))
-    print(table)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n", encoding="utf-8")
+    show_and_save(table, args.out)
     if args.save_to is not None:
         print(f"saved {save_with_settings(Path(args.model), grid[0], args.save_to)}")
     return 0

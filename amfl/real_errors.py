@@ -40,7 +40,7 @@ from amfl.case_bootstrap import case_bootstrap
 from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
 from amfl.data.sources import SourceError
-from amfl.markdown import markdown_table
+from amfl.markdown import markdown_table, show_and_save
 from amfl.metrics import score_batch
 from amfl.naming import FIRST, OVERLAP, SECOND, name_by_area, swap_names
 from amfl.pair_parts import EIGHT_CONNECTED
@@ -183,10 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         against = predict_real_pairs(args.against, segmenters[args.against], pairs)
         table += (f"\n\n{args.model} against {args.against}: mean Dice difference per pair, 95 % interval "
                   f"over {args.draws} case resamplings\n\n") + render(comparison_rows(predictions, against, args.draws))
-    print(table)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n", encoding="utf-8")
+    show_and_save(table, args.out)
     return 0
 
 

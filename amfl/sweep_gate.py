@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from amfl.markdown import markdown_table
+from amfl.markdown import markdown_table, show_and_save
 
 #: The settings columns of a sweep, in its order; every other column is a measure.
 SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share")
@@ -174,11 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    text = report(result, args.nearest)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    show_and_save(report(result, args.nearest), args.out)
     return 0
 
 
