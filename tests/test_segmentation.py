@@ -33,7 +33,7 @@ from conftest import BUNDLED_MODEL, EXAMPLE_COUNT, example_arrays, example_paths
 #: The paper's network input side: samples are padded centred to at least this.
 TRAINING_SIZE = 128
 NUMBERS = range(1, EXAMPLE_COUNT + 1)
-#: Measured mean Dice of the bundled model over the 8 examples: 96.85 (per image 93.7-99.1).
+#: Measured mean Dice of the bundled model over the 8 examples: 96.82 (per image 94.6-99.1).
 MIN_MEAN_DICE = 95.0
 
 
@@ -233,7 +233,7 @@ def test_the_trained_model_segments_the_examples_well(bundled_segmenter):
         analyse(bundled_segmenter, *example_paths(number)).scores["dice"] for number in NUMBERS
     ]
     assert np.mean(dice) > MIN_MEAN_DICE, dice
-    assert min(dice) > 88, dice  # measured 93.73 (example 6)
+    assert min(dice) > 88, dice  # measured 94.60 (example 6)
 
 
 # --- What follows from a label map ------------------------------------------------------------
