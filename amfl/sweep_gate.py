@@ -64,6 +64,8 @@ def read_sweep(path: Path) -> list[SweepRow]:
     missing = [name for name in SETTING_COLUMNS if name not in header]
     if missing:
         raise SweepError(f"{path}: not an amfl.overlap_sweep table; columns {', '.join(missing)} are missing")
+    if not any(name.startswith(REAL_PREFIXES) for name in header):
+        raise SweepError(f"{path}: no real-pair measure (a column starting {' or '.join(map(repr, REAL_PREFIXES))})")
     rows = []
     for number, line in enumerate(lines[2:], start=3):
         values = cells(line)

@@ -80,6 +80,8 @@ def test_a_gate_missing_from_its_file_names_the_shares_it_has(tmp_path, gate_fil
     ("no table here\n", "no sweep table"),
     ("| a | b |\n| --- | --- |\n| 1 | 2 |\n", "columns min overlap pixels"),
     (None, "table line 3 holds a cell that is not a number"),
+    ("| min overlap pixels | min border share | min brightness | min part share | cut piece share | Pommier Dice |\n"
+     "| --- | --- | --- | --- | --- | --- |\n| 0 | 0 | 1 | 0 | 0 | 94.7 |\n", "no real-pair measure"),
 ])
 def test_a_file_that_is_no_sweep_table_is_refused_by_name(tmp_path, text, message):
     path = tmp_path / "bad.md"
