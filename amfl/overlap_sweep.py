@@ -46,6 +46,7 @@ from amfl.metrics import score_batch
 from amfl.preprocessing import Preprocessor
 from amfl.real_scoring import REAL_INPUTS, RealPredictions, predict_real_pairs, score_predictions
 from amfl.segmentation import Segmenter, limit_threads
+from amfl.sweep_gate import SETTING_COLUMNS
 
 
 def network_labels(segmenter: Segmenter, images: np.ndarray, progress: bool) -> np.ndarray:
@@ -96,10 +97,10 @@ def sweep_rows(grid: Sequence[Preprocessor], outputs: NetworkOutputs) -> list[di
     for output in grid:
         pommier = output.finish(outputs.pommier_labels, outputs.pommier_images)
         means = score_batch(output.pad_labels(pommier), output.pad_labels(outputs.pommier_truths)).means
+        settings = (output.min_overlap_pixels, output.min_overlap_border_share, output.min_overlap_brightness,
+                    output.min_part_share, output.cut_piece_share)
         row: dict[str, object] = {
-            "min overlap pixels": output.min_overlap_pixels, "min border share": output.min_overlap_border_share,
-            "min brightness": output.min_overlap_brightness, "min part share": output.min_part_share,
-            "cut piece share": output.cut_piece_share,
+            **dict(zip(SETTING_COLUMNS, settings, strict=True)),
             "Pommier Dice": means["dice"],
             "Pommier IoU": means["iou"], "Pommier Hausdorff": means["hausdorff"],
         }

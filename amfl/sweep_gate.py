@@ -22,7 +22,7 @@ from pathlib import Path
 
 from amfl.markdown import markdown_table, show_and_save
 
-#: The settings columns of a sweep, in its order; every other column is a measure.
+#: The settings columns of a sweep, in its order (``amfl.overlap_sweep`` writes them); every other column is a measure.
 SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share")
 #: Measures where lower is better; every other measure is better higher.
 LOWER_IS_BETTER = "Hausdorff"
