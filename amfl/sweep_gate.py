@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,13 +111,15 @@ def gate_row(rows: Sequence[SweepRow], part_share: float, piece_share: float) ->
 
 @dataclass(frozen=True)
 class Tally:
-    """Every swept row against the gate: the qualifiers (best first), the others (nearest first)
-    and how many rows lose each measure."""
+    """Every swept row against the gate: the qualifiers (best first), the others (nearest first),
+    how many rows lose each measure and the best any row reaches on it (how far a lost measure
+    is from the gate)."""
 
     gate: SweepRow
     qualifiers: list[SweepRow]
     others: list[tuple[SweepRow, list[str]]]
     losses: dict[str, int]
+    best: dict[str, float]
 
 
 def tally(rows: Sequence[SweepRow], gate: SweepRow) -> Tally:
@@ -126,7 +128,13 @@ def tally(rows: Sequence[SweepRow], gate: SweepRow) -> Tally:
     qualifiers = sorted((row for row, names in lost if not names), key=lambda row: -row.real_mean())
     others = sorted(((row, names) for row, names in lost if names), key=lambda item: (len(item[1]), -item[0].real_mean()))
     losses = {name: sum(name in names for _, names in lost) for name in gate.measures}
-    return Tally(gate, qualifiers, others, losses)
+    return Tally(gate, qualifiers, others, losses, best_values(rows, gate.measures))
+
+
+def best_values(rows: Sequence[SweepRow], names: Iterable[str]) -> dict[str, float]:
+    """The best value of each measure over ``rows``: the lowest Hausdorff, the highest of the rest."""
+    pick = {True: min, False: max}
+    return {name: pick[LOWER_IS_BETTER in name](row.measures[name] for row in rows) for name in names}
 
 
 def row_cells(row: SweepRow, lost: Sequence[str] = ()) -> list[str]:
@@ -142,8 +150,10 @@ def report(result: Tally, nearest: int) -> str:
     header = ["sweep", "part share", "piece share", *result.gate.measures, "real mean", "loses"]
     parts = [
         f"{len(result.qualifiers)} of {rows} rows qualify (beat the gate on all {len(result.gate.measures)} measures).",
-        "Rows that lose each measure:\n\n" + markdown_table(
-            ["measure", "rows losing it"], [[name, str(count)] for name, count in result.losses.items()]),
+        "Rows that lose each measure, and the best any row reaches:\n\n" + markdown_table(
+            ["measure", "rows losing it", "gate", "best row"],
+            [[name, str(count), f"{result.gate.measures[name]:.3f}", f"{result.best[name]:.3f}"]
+             for name, count in result.losses.items()]),
         "Gate:\n\n" + markdown_table(header, [row_cells(result.gate)]),
     ]
     if result.qualifiers:

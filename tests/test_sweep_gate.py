@@ -44,6 +44,10 @@ def test_a_row_qualifies_only_when_it_beats_every_measure_and_lower_hausdorff_wi
                     (0, 0.3): ["Pommier Dice", "Pommier IoU"]}
     assert result.losses == {"Pommier Dice": 1, "Pommier IoU": 1, "Pommier Hausdorff": 1, "overlapping raw Dice": 0,
                              "overlapping masked Dice": 0, "touching raw Dice": 0, "touching masked Dice": 1}
+    # the best of any row on each measure, Hausdorff the lowest: how near a lost measure came
+    assert result.best == {"Pommier Dice": 94.8, "Pommier IoU": 91.8, "Pommier Hausdorff": 3.1,
+                           "overlapping raw Dice": 70.0, "overlapping masked Dice": 85.0, "touching raw Dice": 72.0,
+                           "touching masked Dice": 80.0}
     # the nearest first: one measure lost before two, then the higher real mean
     assert [item.shares() for item, _ in result.others] == [(0, 0.1), (0, 0.2), (0, 0.3)]
 
@@ -64,7 +68,7 @@ def test_the_command_prints_the_count_and_writes_the_report(tmp_path, gate_file,
     assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("1 of 2 rows qualify")
-    assert "| Pommier Dice | 1 |" in printed
+    assert "| Pommier Dice | 1 | 94.700 | 94.800 |" in printed
     assert out.read_text(encoding="utf-8") == printed
 
 
