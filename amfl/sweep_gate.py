@@ -133,8 +133,7 @@ def tally(rows: Sequence[SweepRow], gate: SweepRow) -> Tally:
 
 def best_values(rows: Sequence[SweepRow], names: Iterable[str]) -> dict[str, float]:
     """The best value of each measure over ``rows``: the lowest Hausdorff, the highest of the rest."""
-    pick = {True: min, False: max}
-    return {name: pick[LOWER_IS_BETTER in name](row.measures[name] for row in rows) for name in names}
+    return {name: (min if LOWER_IS_BETTER in name else max)(row.measures[name] for row in rows) for name in names}
 
 
 def row_cells(row: SweepRow, lost: Sequence[str] = ()) -> list[str]:
