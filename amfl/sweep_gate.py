@@ -87,9 +87,14 @@ def cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
+def lower_is_better(name: str) -> bool:
+    """Whether a lower value of measure ``name`` is the better one (the Hausdorff distance)."""
+    return LOWER_IS_BETTER in name
+
+
 def beats(name: str, value: float, gate: float) -> bool:
     """Whether ``value`` of measure ``name`` is strictly better than the gate's."""
-    return value < gate if LOWER_IS_BETTER in name else value > gate
+    return value < gate if lower_is_better(name) else value > gate
 
 
 def lost_measures(row: SweepRow, gate: SweepRow) -> list[str]:
@@ -133,7 +138,7 @@ def tally(rows: Sequence[SweepRow], gate: SweepRow) -> Tally:
 
 def best_values(rows: Sequence[SweepRow], names: Iterable[str]) -> dict[str, float]:
     """The best value of each measure over ``rows``: the lowest Hausdorff, the highest of the rest."""
-    return {name: (min if LOWER_IS_BETTER in name else max)(row.measures[name] for row in rows) for name in names}
+    return {name: (min if lower_is_better(name) else max)(row.measures[name] for row in rows) for name in names}
 
 
 def row_cells(row: SweepRow, lost: Sequence[str] = ()) -> list[str]:
