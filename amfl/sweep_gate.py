@@ -24,6 +24,8 @@ from amfl.markdown import markdown_table, show_and_save
 
 #: The settings columns of a sweep, in its order (``amfl.overlap_sweep`` writes them); every other column is a measure.
 SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share")
+#: The settings that tell the default's rows apart, and their short names in the report.
+SHARE_COLUMNS = {"min part share": "part share", "cut piece share": "piece share"}
 #: Measures where lower is better; every other measure is better higher.
 LOWER_IS_BETTER = "Hausdorff"
 #: How the real sets' measures begin (``overlapping raw Dice``); their mean ranks the rows.
@@ -49,7 +51,8 @@ class SweepRow:
 
     def shares(self) -> tuple[float, float]:
         """(min part share, cut piece share): the settings that tell the default's rows apart."""
-        return self.settings["min part share"], self.settings["cut piece share"]
+        part, piece = SHARE_COLUMNS
+        return self.settings[part], self.settings[piece]
 
 
 def read_sweep(path: Path) -> list[SweepRow]:
@@ -141,30 +144,41 @@ def best_values(rows: Sequence[SweepRow], names: Iterable[str]) -> dict[str, flo
     return {name: (min if lower_is_better(name) else max)(row.measures[name] for row in rows) for name in names}
 
 
-def row_cells(row: SweepRow, lost: Sequence[str] = ()) -> list[str]:
-    """A table row: the file's name, the shares, every measure, the real mean and what it loses."""
+def shown_settings(rows: Sequence[SweepRow]) -> list[str]:
+    """The settings columns of the report: any that varies between ``rows``, then the two shares.
+    Rows of one file that differ only in a merge size or brightness would read as twins otherwise."""
+    varying = [name for name in SETTING_COLUMNS
+               if name not in SHARE_COLUMNS and len({row.settings[name] for row in rows}) > 1]
+    return [*varying, *SHARE_COLUMNS]
+
+
+def row_cells(row: SweepRow, settings: Sequence[str], lost: Sequence[str] = ()) -> list[str]:
+    """A table row: the file's name, the given settings, every measure, the real mean and what it loses."""
     measures = [f"{value:.3f}" for value in row.measures.values()]
-    return [Path(row.source).name, *(f"{share:g}" for share in row.shares()), *measures,
+    return [Path(row.source).name, *(f"{row.settings[name]:g}" for name in settings), *measures,
             f"{row.real_mean():.3f}", ", ".join(lost) or "none"]
 
 
 def report(result: Tally, nearest: int) -> str:
     """The tally as markdown: the count, the losses per measure, the qualifiers and the nearest."""
     rows = len(result.qualifiers) + len(result.others)
-    header = ["sweep", "part share", "piece share", *result.gate.measures, "real mean", "loses"]
+    settings = shown_settings([result.gate, *result.qualifiers, *(row for row, _ in result.others)])
+    header = ["sweep", *(SHARE_COLUMNS.get(name, name) for name in settings), *result.gate.measures,
+              "real mean", "loses"]
     parts = [
         f"{len(result.qualifiers)} of {rows} rows qualify (beat the gate on all {len(result.gate.measures)} measures).",
         "Rows that lose each measure, and the best any row reaches:\n\n" + markdown_table(
             ["measure", "rows losing it", "gate", "best row"],
             [[name, str(count), f"{result.gate.measures[name]:.3f}", f"{result.best[name]:.3f}"]
              for name, count in result.losses.items()]),
-        "Gate:\n\n" + markdown_table(header, [row_cells(result.gate)]),
+        "Gate:\n\n" + markdown_table(header, [row_cells(result.gate, settings)]),
     ]
     if result.qualifiers:
-        parts.append("Qualifiers, best first:\n\n" + markdown_table(header, [row_cells(row) for row in result.qualifiers]))
+        parts.append("Qualifiers, best first:\n\n" + markdown_table(
+            header, [row_cells(row, settings) for row in result.qualifiers]))
     if result.others and nearest > 0:
         parts.append(f"Nearest {min(nearest, len(result.others))} of the rest:\n\n" + markdown_table(
-            header, [row_cells(row, lost) for row, lost in result.others[:nearest]]))
+            header, [row_cells(row, settings, lost) for row, lost in result.others[:nearest]]))
     return "\n\n".join(parts)
 
 

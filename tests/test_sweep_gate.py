@@ -100,3 +100,18 @@ def test_a_file_that_is_no_sweep_table_is_refused_by_name(tmp_path, text, messag
 def test_a_missing_sweep_file_is_an_error_not_a_crash(tmp_path, gate_file, capsys):
     assert main([str(tmp_path / "absent.md"), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5"]) == 2
     assert "absent.md: cannot be read" in capsys.readouterr().err
+
+
+def test_rows_that_differ_in_a_merge_size_are_told_apart_in_the_report(tmp_path, gate_file, capsys):
+    merged = {**row(0, 0.5, (94.8, 91.8, 3.1, 68.1, 82.1, 69.1, 76.1)), "min overlap pixels": 5}
+    sweep = write(tmp_path / "sizes.md", [row(0, 0.5, (94.8, 91.8, 3.3, 68.1, 82.1, 69.1, 76.1)), merged])
+    assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "| sweep | min overlap pixels | part share | piece share | Pommier Dice |" in printed
+    assert "| sizes.md | 5 | 0 | 0.5 | 94.800 |" in printed and "| sizes.md | 0 | 0 | 0.5 | 94.800 |" in printed
+
+
+def test_settings_that_no_row_varies_stay_out_of_the_report(tmp_path, gate_file, capsys):
+    sweep = write(tmp_path / "candidate.md", [row(0, 0, (94.8, 91.8, 3.1, 68.1, 82.1, 69.1, 76.1))])
+    assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5"]) == 0
+    assert "| sweep | part share | piece share | Pommier Dice |" in capsys.readouterr().out
