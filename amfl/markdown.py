@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -10,6 +10,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A pipe table; cells are written as given (format numbers before)."""
     lines = [tuple(header), tuple("---" for _ in header), *map(tuple, rows)]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def records_table(rows: Sequence[Mapping[str, object]]) -> str:
+    """Rows of one shape (column name -> value) as a pipe table, numbers to one decimal."""
+    cells = [[f"{value:.1f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
+    return markdown_table(list(rows[0]), cells)
 
 
 def show_and_save(text: str, out: Path | None) -> None:

@@ -40,7 +40,7 @@ from amfl.case_bootstrap import case_bootstrap
 from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
 from amfl.data.sources import SourceError
-from amfl.markdown import markdown_table, show_and_save
+from amfl.markdown import records_table, show_and_save
 from amfl.metrics import score_batch
 from amfl.naming import FIRST, OVERLAP, SECOND, name_by_area, swap_names
 from amfl.pair_parts import EIGHT_CONNECTED
@@ -146,13 +146,6 @@ def comparison_rows(
     return rows
 
 
-def render(rows: list[dict[str, object]]) -> str:
-    """The rows as a markdown table, numbers to one decimal."""
-    header = list(rows[0])
-    cells = [[f"{value:.1f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
-    return markdown_table(header, cells)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="space/model", help="model folder or Hub id (default space/model)")
@@ -178,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     predictions = predict_real_pairs(args.model, segmenters[args.model], pairs)
-    table = render(error_rows(predictions))
+    table = records_table(error_rows(predictions))
     if args.against is not None:
         against = predict_real_pairs(args.against, segmenters[args.against], pairs)
         table += (f"\n\n{args.model} against {args.against}: mean Dice difference per pair, 95 % interval "
-                  f"over {args.draws} case resamplings\n\n") + render(comparison_rows(predictions, against, args.draws))
+                  f"over {args.draws} case resamplings\n\n") + records_table(comparison_rows(predictions, against, args.draws))
     show_and_save(table, args.out)
     return 0
 

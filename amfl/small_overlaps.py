@@ -14,7 +14,7 @@ chromosomes give more light than one). 0 turns a test off.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,19 +64,24 @@ class OverlapPart:
         return int((self.around == SECOND).sum())
 
 
-def merge_overlap_parts(labels: np.ndarray, is_stray: Callable[[OverlapPart], bool]) -> np.ndarray:
-    """A (H, W) label map with each overlap part for which ``is_stray`` holds relabelled as the
-    chromosome that borders it most (background when none borders it)."""
+def overlap_parts(labels: np.ndarray) -> Iterator[OverlapPart]:
+    """Each 4-connected overlap part of a (H, W) label map, with the pixels bordering it."""
     parts, _ = ndimage.label(labels == OVERLAP)
-    merged = labels.copy()
     for index, box in enumerate(ndimage.find_objects(parts), start=1):
         grown = tuple(slice(max(side.start - 1, 0), side.stop + 1) for side in box)
         inside = parts[grown] == index
         ring = ndimage.binary_dilation(inside) & ~inside
-        part = OverlapPart(grown, inside, ring, labels[grown][ring])
+        yield OverlapPart(grown, inside, ring, labels[grown][ring])
+
+
+def merge_overlap_parts(labels: np.ndarray, is_stray: Callable[[OverlapPart], bool]) -> np.ndarray:
+    """A (H, W) label map with each overlap part for which ``is_stray`` holds relabelled as the
+    chromosome that borders it most (background when none borders it)."""
+    merged = labels.copy()
+    for part in overlap_parts(labels):
         if is_stray(part):
             first, second = part.first, part.second
-            merged[grown][inside] = 0 if first + second == 0 else (FIRST if first >= second else SECOND)
+            merged[part.box][part.inside] = 0 if first + second == 0 else (FIRST if first >= second else SECOND)
     return merged
 
 

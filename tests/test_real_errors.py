@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from amfl.markdown import records_table
 from amfl.naming import OVERLAP, name_by_area, swap_names
 from amfl.real_errors import (
     OUTCOMES,
@@ -16,7 +17,6 @@ from amfl.real_errors import (
     name_pieces_by_truth,
     parse_args,
     pixel_outcomes,
-    render,
 )
 from amfl.real_scoring import RealPredictions
 
@@ -107,7 +107,7 @@ def test_error_rows_score_a_swapped_prediction_and_its_repairs():
     assert raw["dice best piece naming"] == pytest.approx(100)
     assert raw["dice no stray overlap"] == pytest.approx(50)  # its overlap lies on the truth's
     assert masked["right"] == pytest.approx(100) and masked["dice"] == pytest.approx(100)
-    assert render(list(rows.values())).splitlines()[2].startswith("| overlapping | raw | 1 | 16.7 |")
+    assert records_table(list(rows.values())).splitlines()[2].startswith("| overlapping | raw | 1 | 16.7 |")
 
 
 def _two_case_pairs() -> list[SimpleNamespace]:
