@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from tqdm.auto import tqdm
 
 from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.dataset import load_pairs
@@ -105,6 +106,13 @@ def feature_rows(groups: Iterable[tuple[dict[str, object], Sequence[PartFeatures
     return rows
 
 
+def painted_parts(segmenter: Segmenter, crops: Sequence[tuple[np.ndarray, np.ndarray]], label: str) -> list[PartFeatures]:
+    """The features of the overlap parts ``segmenter`` paints on each (grey image, truth) crop."""
+    return [feature
+            for image, truth in tqdm(crops, desc=label, disable=not sys.stderr.isatty(), leave=False)
+            for feature in part_features(segmenter.segment_grey(image.astype(np.float32)).labels, truth)]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="space/model", help="model folder or Hub id (default space/model)")
@@ -132,16 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     groups = []
     for kind in sorted({pair.cluster.kind for pair in pairs}):
+        of_kind = [pair for pair in pairs if pair.cluster.kind == kind]
         for source in REAL_INPUTS:
-            parts = [feature
-                     for pair in pairs if pair.cluster.kind == kind
-                     for feature in part_features(segmenter.segment_grey(getattr(pair, source).astype(np.float32)).labels, pair.labels)]
-            groups.append(({"source": f"real {args.split}", "kind": kind, "input": source}, parts))
+            crops = [(getattr(pair, source), pair.labels) for pair in of_kind]
+            groups.append(({"source": f"real {args.split}", "kind": kind, "input": source},
+                           painted_parts(segmenter, crops, f"real {kind} {source}")))
     if pommier is not None:
-        crops = zip(pommier.images[:args.pommier], pommier.labels[:args.pommier], strict=True)
-        parts = [feature for image, truth in crops
-                 for feature in part_features(segmenter.segment_grey(image.astype(np.float32)).labels, truth)]
-        groups.append(({"source": "Pommier train", "kind": "overlapping", "input": "raw"}, parts))
+        crops = list(zip(pommier.images[:args.pommier], pommier.labels[:args.pommier], strict=True))
+        groups.append(({"source": "Pommier train", "kind": "overlapping", "input": "raw"},
+                       painted_parts(segmenter, crops, "Pommier train")))
     rows = feature_rows(groups)
     if not rows:
         print("error: the model painted no overlap part on these pairs", file=sys.stderr)

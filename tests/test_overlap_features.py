@@ -1,11 +1,13 @@
 """The overlap-part features tell a crossing's shape from a seam's: stretches of each
-chromosome on the border, thickness, and whether the part lies over truth overlap."""
+chromosome on the border, thickness, and whether the part lies over truth overlap; the
+command reports them for the bundled model on real and Pommier crops."""
 
 import numpy as np
 import pytest
 
 from amfl.naming import FIRST, OVERLAP, SECOND
 from amfl.overlap_features import PartFeatures, feature_rows, main, parse_args, part_features
+from conftest import skip_without_adir
 
 
 def _crossing() -> np.ndarray:
@@ -79,3 +81,13 @@ def test_a_negative_pommier_count_is_refused(capsys):
 def test_main_names_a_missing_model(tmp_path, capsys):
     assert main(["--model", str(tmp_path / "missing"), "--pommier", "0"]) == 2
     assert "cannot load model" in capsys.readouterr().err
+
+
+def test_main_reports_the_bundled_models_parts_on_real_and_pommier_crops(training_h5, tmp_path):
+    skip_without_adir()
+    out = tmp_path / "features.md"
+    assert main(["--split", "validation", "--pommier", "20", "--h5", str(training_h5), "--out", str(out)]) == 0
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:5]) for line in out.read_text().splitlines()[2:]}
+    assert ("real validation", "touching", "masked", "no") in rows  # the default's strays on touching pairs
+    assert ("real validation", "overlapping", "masked", "yes") in rows
+    assert ("Pommier train", "overlapping", "raw", "yes") in rows
