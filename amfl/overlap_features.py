@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.dataset import load_pairs
 from amfl.data.protocol import split_pairs
-from amfl.data.real_pairs import extract_real_pairs
+from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
 from amfl.data.sources import SourceError
 from amfl.markdown import records_table, show_and_save
 from amfl.naming import FIRST, OVERLAP, SECOND
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     groups = []
-    for kind in sorted({pair.cluster.kind for pair in pairs}):
+    for kind in PAIR_KINDS:
         of_kind = [pair for pair in pairs if pair.cluster.kind == kind]
         for source in REAL_INPUTS:
             crops = [(getattr(pair, source), pair.labels) for pair in of_kind]
