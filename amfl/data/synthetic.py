@@ -23,6 +23,16 @@ training cases (figures: ``benchmarks/bench_synthetic.py``):
 - labels: the smaller chromosome (area incl. overlap, after rotation) is 1, the larger 2,
   the overlap 3.
 
+Touching pairs (``kind="touching"``): every pair above overlaps, as every Pommier pair does,
+and a model trained on them learns to paint overlap wherever two chromosomes meet; on the
+real touching pairs it paints stray overlap along the contact line. A touching pair is
+posed like an overlapping one (any crossing angle: touching chromosomes also lie side by
+side), then the second chromosome slides away in a random direction, a pixel at a time,
+until the masks no longer overlap; the pair is kept if MIN_CONTACT_PX or more of the second
+mask's pixels then share an edge with the first. Labels 1 and 2 only, as the real touching
+pairs are scored (their expert's contact sliver goes to the nearer chromosome); the halos'
+light adds along the contact, as it does under the microscope.
+
 Canvas: PATCH_SIZE x PATCH_SIZE (128, the network's input side). The pair's mask box is
 centred on it (offset ``(canvas - size) // 2``); a placement whose box plus the kept halo
 (HALO_PX on each side) does not fit is dropped, so no halo is ever cut by the canvas edge.
@@ -53,7 +63,7 @@ from scipy import ndimage
 
 from amfl.data.adir import Metaphase, list_metaphases
 from amfl.data.pairs import OverlapPairs
-from amfl.data.real_pairs import MIN_OVERLAP_PX
+from amfl.data.real_pairs import MIN_OVERLAP_PX, PAIR_KINDS
 from amfl.data.singles import (
     HALO_PX,
     PATCH_SIZE,
@@ -95,6 +105,11 @@ REAL_NEIGHBOURS = (4, 9)
 NEIGHBOUR_GAP_PX = 2
 #: Placements tried per neighbour before it is left out (a crowded canvas).
 NEIGHBOUR_ATTEMPTS = 10
+#: Touching pairs: second-mask pixels that must share an edge with the first mask (a
+#: contact line, not a corner).
+MIN_CONTACT_PX = 3
+#: Edge neighbours (4-connectivity) for the contact test.
+_EDGE_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 #: Disc of radius NEIGHBOUR_GAP_PX: the pair's masks dilated by it are closed to neighbours.
 _GAP_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NEIGHBOUR_GAP_PX + 1,) * 2)
 
@@ -277,14 +292,40 @@ def _add_neighbours(
             break
 
 
+def _slide_to_contact(
+    mask_a: np.ndarray, mask_b: np.ndarray, shift: tuple[int, int], rng: np.random.Generator
+) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Canvas boxes of the first place, sliding the second mask from ``shift`` in a random
+    direction one pixel at a time, where it no longer overlaps the first; None if a halo
+    leaves the canvas first or fewer than MIN_CONTACT_PX pixels then share an edge."""
+    angle = rng.uniform(0, 2 * np.pi)
+    step = np.array([np.sin(angle), np.cos(angle)])
+    for distance in range(PATCH_SIZE):
+        moved = tuple(int(value) for value in np.rint(np.add(shift, distance * step)))
+        boxes = _boxes(mask_a.shape, mask_b.shape, moved)
+        if boxes is None:
+            return None
+        canvas_a, canvas_b = np.zeros((2, PATCH_SIZE, PATCH_SIZE), bool)
+        canvas_a[boxes[0]], canvas_b[boxes[1]] = mask_a, mask_b
+        if not (canvas_a & canvas_b).any():
+            touching = cv2.dilate(canvas_a.astype(np.uint8), _EDGE_CROSS).astype(bool) & canvas_b
+            return boxes if np.count_nonzero(touching) >= MIN_CONTACT_PX else None
+    return None
+
+
 def synthesise(
     count: int, ingredients: Ingredients, seed: int = 0, min_overlap: int = MIN_OVERLAP_PX,
-    neighbours: int | tuple[int, int] = 0,
+    neighbours: int | tuple[int, int] = 0, kind: str = "overlapping",
 ) -> OverlapPairs:
     """``count`` synthetic pairs on PATCH_SIZE canvases: images (N, 128, 128) uint8 camera
     grey, labels (N, 128, 128) uint8 0-3, the same for the same seed, ingredients and
     ``neighbours`` (a count per canvas, or an inclusive range drawn uniformly per canvas,
-    e.g. REAL_NEIGHBOURS; 0 draws nothing, so the pairs are those without the option)."""
+    e.g. REAL_NEIGHBOURS; 0 draws nothing, so the pairs are those without the option).
+    ``kind`` is one of PAIR_KINDS: "overlapping" pairs share ``min_overlap`` pixels or more;
+    "touching" pairs only meet (labels 0-2; ``min_overlap`` does not apply)."""
+    if kind not in PAIR_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(PAIR_KINDS)}; got {kind!r}")
+    touching = kind == "touching"
     low, high = _neighbour_range(neighbours)
     rng = np.random.default_rng(seed)
     images = np.empty((count, PATCH_SIZE, PATCH_SIZE), np.uint8)
@@ -301,11 +342,11 @@ def synthesise(
             _pose(ingredients.rotations[i], rng) for i in (first, second)
         )
         fractions = rng.uniform(*TRANSLATION_RANGE, size=2)
-        if _crossing(axis_a, axis_b) < MIN_CROSSING_DEGREES:
+        if not touching and _crossing(axis_a, axis_b) < MIN_CROSSING_DEGREES:
             continue
         inner_a, inner_b = (np.subtract(mask.shape, 2 * HALO_PX) for mask in (mask_a, mask_b))
         shift = tuple(_offset(inner_a[axis], inner_b[axis], fractions[axis]) for axis in (0, 1))
-        boxes = _boxes(mask_a.shape, mask_b.shape, shift)
+        boxes = _slide_to_contact(mask_a, mask_b, shift, rng) if touching else _boxes(mask_a.shape, mask_b.shape, shift)
         if boxes is None:
             continue
         value_a, value_b = (SMALLER, LARGER) if area_a <= area_b else (LARGER, SMALLER)
@@ -313,7 +354,7 @@ def synthesise(
         label[:] = 0
         label[boxes[0]] = mask_a * np.uint8(value_a)
         label[boxes[1]] += mask_b * np.uint8(value_b)
-        if np.count_nonzero(label[boxes[1]] == OVERLAP) < min_overlap:
+        if not touching and np.count_nonzero(label[boxes[1]] == OVERLAP) < min_overlap:
             continue
         summed = np.zeros(label.shape, np.float32)
         summed[boxes[0]] += light_a

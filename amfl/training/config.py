@@ -75,6 +75,7 @@ class TrainConfig:
     pommier_train_count: int | None = _option(None, "train on the first N Pommier training pairs only (default all)")
     clean_pommier: bool = _option(False, "leave the Pommier training pairs unaugmented (they look like the Pommier test already); the ADIR sources get all of --augment")
     synthetic_count: int = _option(0, "add N synthetic pairs with unlabelled neighbours made from the ADIR training cases")
+    synthetic_touching_count: int = _option(0, "add N synthetic pairs that only touch (no overlap label), with unlabelled neighbours, made from the ADIR training cases, and the same N again masked (every pixel off the pair set to 0): 2N samples. Every Pommier and --synthetic_count pair overlaps, and the real touching pairs are few (83), so models paint stray overlap where chromosomes meet")
     real_repeats: int = _option(0, "add the real ADIR training-split pairs (128 x 128 windows), each N times; with this or --synthetic_count, the epoch kept is the best on Pommier and real validation pairs together")
     touching_repeats: int = _option(0, "add the real training pairs that only touch N more times after --real_repeats ones: every Pommier pair overlaps, so a Pommier-heavy mixture learns to paint overlap where there is none")
     masked_repeats: int = _option(0, "add the real training windows again N times with every pixel off the pair set to 0: the masked input of the real benchmark and of the whole-metaphase path, which raw windows never show")
@@ -98,7 +99,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "patience", "eval_batch_size", "discriminator_width"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
-        for name in ("synthetic_count", "real_repeats", "touching_repeats", "masked_repeats", "masked_overlapping_repeats"):
+        for name in ("synthetic_count", "synthetic_touching_count", "real_repeats", "touching_repeats", "masked_repeats", "masked_overlapping_repeats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more; got {getattr(self, name)}")
         for name in ("base_width", "max_samples", "pommier_train_count", "crop_size"):
@@ -112,8 +113,8 @@ class TrainConfig:
                 raise ValueError(f"--{name} keeps something of the starting model; it needs --init_from (the model to fine-tune)")
         if self.widen and self.base_width is None:
             raise ValueError("--widen needs --base_width (the width to widen the starting model to)")
-        if self.clean_pommier and not (self.synthetic_count or self.real_repeats):
-            raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count or --real_repeats")
+        if self.clean_pommier and not (self.synthetic_count or self.synthetic_touching_count or self.real_repeats):
+            raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count, --synthetic_touching_count or --real_repeats")
         for name, what in (("touching_repeats", "more of the real touching pairs"), ("masked_repeats", "the real pairs masked"), ("masked_overlapping_repeats", "the real overlapping pairs masked")):
             if getattr(self, name) and not self.real_repeats:
                 raise ValueError(f"--{name} adds {what}; it needs --real_repeats (the real pairs themselves)")

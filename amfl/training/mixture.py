@@ -5,6 +5,9 @@ recorded case split only (:func:`amfl.data.adir.case_split`):
 
 - synthetic pairs with unlabelled neighbours (:func:`amfl.data.synthetic.synthesise` with
   ``REAL_NEIGHBOURS``), made from the training cases' isolated chromosomes;
+- with ``--synthetic_touching_count``, synthetic pairs that only touch (``kind="touching"``),
+  raw with neighbours and again masked, since every Pommier and synthetic overlapping pair
+  overlaps;
 - the real training pairs (overlapping and touching) as 128 x 128 windows of their
   metaphases (:mod:`amfl.data.real_windows`), repeated so that 133 pairs weigh enough
   beside thousands of others (augmentation makes each repeat different); with
@@ -46,7 +49,7 @@ REAL_VALIDATION = "real"
 
 def uses_adir(config: TrainConfig) -> bool:
     """Whether the run trains on ADIR-derived pairs (and so also selects on real ones)."""
-    return config.synthetic_count > 0 or config.real_repeats > 0
+    return config.synthetic_count > 0 or config.synthetic_touching_count > 0 or config.real_repeats > 0
 
 
 def load_run_data(config: TrainConfig, progress: bool = True) -> TrainingData:
@@ -92,10 +95,19 @@ def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = T
     if config.clean_pommier:
         pommier = dataclasses.replace(pommier, unaugmented=torch.ones(len(pommier), dtype=torch.bool))
     parts, composition = [pommier], {"pommier": len(pommier)}
+    ingredients = ingredients_from(metaphases) if config.synthetic_count or config.synthetic_touching_count else None
     if config.synthetic_count:
-        synthetic = synthesise(config.synthetic_count, ingredients_from(metaphases), seed=config.seed, neighbours=REAL_NEIGHBOURS)
+        synthetic = synthesise(config.synthetic_count, ingredients, seed=config.seed, neighbours=REAL_NEIGHBOURS)
         parts.append(SplitTensors.from_pairs(synthetic, preprocessor))
         composition["synthetic_with_neighbours"] = len(synthetic)
+    if config.synthetic_touching_count:
+        # Another seed than the overlapping pairs', so the two sets pose different singles.
+        touching = synthesise(
+            config.synthetic_touching_count, ingredients, seed=config.seed + 1, neighbours=REAL_NEIGHBOURS, kind="touching"
+        )
+        parts.append(SplitTensors.from_pairs(touching, preprocessor))
+        parts.append(SplitTensors.from_pairs(masked_windows(touching), preprocessor))
+        composition["synthetic_touching_with_neighbours"] = composition["synthetic_touching_masked"] = len(touching)
     if config.real_repeats:
         pairs = real.select(split="train")
         windows = real_windows(pairs, metaphases)
