@@ -1,6 +1,7 @@
 """Synthetic pairs from real singles: only training cases feed them, the labels follow the
-Pommier naming, the seed decides everything, the background is a real patch, and neighbours
-add light around the pair but no label.
+Pommier naming, the seed decides everything, the background is a real patch, neighbours
+add light around the pair but no label, and touching pairs meet along a line without
+overlapping.
 
 Fixtures: the first two training metaphases of the ADIR set with a non-black background
 (so that a real patch is told from zeros) and the first metaphase of another split."""
@@ -14,7 +15,7 @@ from scipy import ndimage
 from amfl.data.adir import list_metaphases, split_of_case
 from amfl.data.singles import HALO_PX, cut_singles, find_background_patches, training_metaphases
 from amfl.data.sources import SourceError
-from amfl.data.synthetic import MIN_OVERLAP_PX, REAL_NEIGHBOURS, ingredients_from, synthesise
+from amfl.data.synthetic import MIN_CONTACT_PX, MIN_OVERLAP_PX, REAL_NEIGHBOURS, ingredients_from, synthesise
 
 PAIRS = 40
 #: Pairs whose background is traced back to a patch (the search is the slow part).
@@ -124,6 +125,29 @@ def test_a_wrong_neighbour_count_is_refused(ingredients):
     for wrong in (-1, (5, 4), (-2, 3)):
         with pytest.raises(ValueError, match="neighbours"):
             synthesise(1, ingredients, neighbours=wrong)
+
+
+def test_touching_pairs_meet_along_a_line_without_overlap(ingredients):
+    """Labels 1 and 2 only, the smaller chromosome 1; MIN_CONTACT_PX or more pixels of one
+    mask (the second placed, either label) share an edge with the other, so the pair is one
+    object (no gap); the seed decides them."""
+    touching = synthesise(PAIRS, ingredients, seed=0, neighbours=REAL_NEIGHBOURS, kind="touching")
+    assert touching.images.shape == touching.labels.shape == (PAIRS, 128, 128)
+    assert set(np.unique(touching.labels)) == {0, 1, 2}
+    cross = ndimage.generate_binary_structure(2, 1)
+    for labels in touching.labels:
+        smaller, larger = labels == 1, labels == 2
+        assert smaller.sum() <= larger.sum()
+        contacts = [(ndimage.binary_dilation(one, cross) & other).sum() for one, other in ((smaller, larger), (larger, smaller))]
+        assert max(contacts) >= MIN_CONTACT_PX
+        assert ndimage.label(labels > 0)[1] == 1
+    again = synthesise(PAIRS, ingredients, seed=0, neighbours=REAL_NEIGHBOURS, kind="touching")
+    assert np.array_equal(again.images, touching.images) and np.array_equal(again.labels, touching.labels)
+
+
+def test_an_unknown_pair_kind_is_refused(ingredients):
+    with pytest.raises(ValueError, match="kind must be one of overlapping, touching; got 'crossing'"):
+        synthesise(1, ingredients, kind="crossing")
 
 
 def _orientations(array: np.ndarray) -> list[np.ndarray]:

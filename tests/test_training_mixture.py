@@ -71,6 +71,7 @@ def test_uses_adir_only_when_asked():
     assert not uses_adir(TrainConfig())
     assert uses_adir(TrainConfig(synthetic_count=1))
     assert uses_adir(TrainConfig(real_repeats=1))
+    assert uses_adir(TrainConfig(synthetic_touching_count=1))
     assert not uses_adir(TrainConfig(pommier_train_count=5))
 
 
@@ -93,7 +94,9 @@ def test_clean_pommier_needs_an_adir_source():
     assert TrainConfig(clean_pommier=True, real_repeats=1).clean_pommier
 
 
-@pytest.mark.parametrize("settings", [{"synthetic_count": -1}, {"real_repeats": -2}, {"pommier_train_count": 0}])
+@pytest.mark.parametrize(
+    "settings", [{"synthetic_count": -1}, {"synthetic_touching_count": -1}, {"real_repeats": -2}, {"pommier_train_count": 0}]
+)
 def test_bad_mixture_counts_are_refused(settings):
     with pytest.raises(ValueError, match=next(iter(settings))):
         TrainConfig(**settings)
@@ -117,6 +120,21 @@ def test_the_training_split_holds_each_source_in_its_count(adir, mixed):
     assert torch.equal(result.train.images[:POMMIER], data.train.images[:POMMIER])
     assert torch.equal(result.train.labels[:POMMIER], data.train.labels[:POMMIER])
     assert result.validation is data.validation and result.test is data.test
+
+
+def test_synthetic_touching_pairs_come_raw_then_masked_without_overlap(adir):
+    config = TrainConfig(synthetic_touching_count=SYNTHETIC, pommier_train_count=POMMIER)
+    result = add_adir_sources(pommier_like(), config, progress=False)
+    assert len(result.train) == POMMIER + 2 * SYNTHETIC
+    assert result.composition["synthetic_touching_with_neighbours"] == result.composition["synthetic_touching_masked"] == SYNTHETIC
+    raw, masked = (result.train.labels[POMMIER + copy * SYNTHETIC : POMMIER + (copy + 1) * SYNTHETIC] for copy in range(2))
+    assert torch.equal(raw, masked)
+    assert set(torch.unique(raw).tolist()) == {0, 1, 2}
+    raw_images, masked_images = (result.train.images[POMMIER + copy * SYNTHETIC : POMMIER + (copy + 1) * SYNTHETIC] for copy in range(2))
+    off_pair = (raw == 0).unsqueeze(1)
+    assert raw_images[off_pair].any()
+    # Masked: the pixels off the pair all hold the one value that a 0 preprocesses to.
+    assert torch.unique(masked_images[off_pair]).numel() == 1
 
 
 @pytest.mark.parametrize(
