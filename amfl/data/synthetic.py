@@ -295,9 +295,10 @@ def _add_neighbours(
 def _slide_to_contact(
     mask_a: np.ndarray, mask_b: np.ndarray, shift: tuple[int, int], rng: np.random.Generator
 ) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
-    """Canvas boxes of the first place, sliding the second mask from ``shift`` in a random
-    direction one pixel at a time, where it no longer overlaps the first; None if a halo
-    leaves the canvas first or fewer than MIN_CONTACT_PX pixels then share an edge."""
+    """Slide the second mask from ``shift`` in a random direction, a pixel at a time, to the
+    first place where it no longer overlaps the first mask: that place's canvas boxes, or
+    None if a halo leaves the canvas first or fewer than MIN_CONTACT_PX of the second mask's
+    pixels there share an edge with the first."""
     angle = rng.uniform(0, 2 * np.pi)
     step = np.array([np.sin(angle), np.cos(angle)])
     for distance in range(PATCH_SIZE):
