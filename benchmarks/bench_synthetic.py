@@ -1,8 +1,8 @@
 """Time the synthetic pairs (target: 20,000 in under a minute on 2 cores) and compare them
-with the real overlapping pairs of the training cases, by numbers and by eye.
+with the real pairs of the same kind of the training cases, by numbers and by eye.
 
     python benchmarks/bench_synthetic.py [--count 20000] [--seed 0] [--neighbours [N | LOW-HIGH]]
-                                         [--grid grid.png]
+                                         [--kind overlapping | touching] [--grid grid.png]
 
 Both kinds are measured on the same 128 x 128 canvas: a synthetic pair as generated (alone,
 or with ``--neighbours``: that many further singles around it, default REAL_NEIGHBOURS), a
@@ -21,7 +21,9 @@ Also printed: the labelled components other than the pair that intersect each re
 Printed: median and 10th/90th percentiles over pairs of the overlap size (px), the
 chromosome areas (px, incl. the overlap), where the crossing lies along each chromosome
 (0 centre, 1 end), the intensity ratio overlap / exclusive parts (mean DAPI), the saturated
-share of the overlap, the edge profile (background-subtracted DAPI at -2..+4 px from the
+share of the overlap (with ``--kind touching`` instead: the contact, pixels of either
+chromosome that share an edge with the other; the angle between the long axes; the
+intensity ratio contact / the rest of the pair), the edge profile (background-subtracted DAPI at -2..+4 px from the
 pair's mask boundary over the pair's median), and the background level and noise (std, and
 the fine-scale part: std of a pixel minus the mean of its 3 x 3 neighbourhood). The
 statistics use the first STATS_SAMPLE synthetic pairs.
@@ -39,10 +41,10 @@ from PIL import Image
 from scipy import ndimage
 
 from amfl.data.adir import list_metaphases
-from amfl.data.real_pairs import FOUR_CONNECTED, extract_real_pairs
+from amfl.data.real_pairs import FOUR_CONNECTED, PAIR_KINDS, extract_real_pairs
 from amfl.data.real_windows import window_box, window_labels
 from amfl.data.singles import BACKGROUND_GAP_PX, HALO_PX, training_metaphases
-from amfl.data.synthetic import OVERLAP, CAMERA_MAX, REAL_NEIGHBOURS, ingredients_from, synthesise
+from amfl.data.synthetic import OVERLAP, CAMERA_MAX, REAL_NEIGHBOURS, contact_pixels, ingredients_from, orientation, synthesise
 from amfl.pictures import colour_labels
 from amfl.preprocessing import border_median
 
@@ -61,11 +63,11 @@ LOW, HIGH = 10, 90
 NEIGHBOUR_LEVEL_GREY = 20
 
 
-def real_canvases(metaphases: list) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[int]]:
-    """(DAPI window, pair labels 0-3, any expert label) per overlapping pair of the given
+def real_canvases(metaphases: list, kind: str) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[int]]:
+    """(DAPI window, pair labels 0-3, any expert label) per pair of ``kind`` of the given
     metaphases (:func:`amfl.data.real_windows.window_box`), and per window the number of
     labelled components (4-connected, in the whole metaphase) other than the pair in it."""
-    found = extract_real_pairs(metaphases, progress=False).select(kind="overlapping")
+    found = extract_real_pairs(metaphases, progress=False).select(kind=kind)
     planes = {metaphase.name: metaphase.read() for metaphase in metaphases}
     components = {name: ndimage.label(expert > 0, FOUR_CONNECTED)[0] for name, (_, expert) in planes.items()}
     windows, neighbours = [], []
@@ -121,15 +123,21 @@ def pair_statistics(image: np.ndarray, labels: np.ndarray, labelled: np.ndarray)
     signed = np.where(pair, 1 - ndimage.distance_transform_edt(pair), ndimage.distance_transform_edt(~pair))
     usable = ndimage.distance_transform_edt(~neighbours) > BACKGROUND_GAP_PX
     scale = float(np.median(grey[pair])) - level
-    nearer, farther = crossing_positions(labels)
+    if overlap.any():
+        nearer, farther = crossing_positions(labels)
+        meeting = {
+            "overlap (px)": float(overlap.sum()),
+            "crossing along nearer-centred (0-1)": nearer,
+            "crossing along other (0-1)": farther,
+            "overlap / exclusive (mean DAPI)": float(grey[overlap].mean() / grey[exclusive].mean()),
+            "saturated share of overlap": float((image[overlap] == CAMERA_MAX).mean()),
+        }
+    else:
+        meeting = contact_statistics(grey, labels)
     statistics = {
-        "overlap (px)": float(overlap.sum()),
         "smaller chromosome incl. overlap (px)": float(np.isin(labels, (1, OVERLAP)).sum()),
         "larger chromosome incl. overlap (px)": float(np.isin(labels, (2, OVERLAP)).sum()),
-        "crossing along nearer-centred (0-1)": nearer,
-        "crossing along other (0-1)": farther,
-        "overlap / exclusive (mean DAPI)": float(grey[overlap].mean() / grey[exclusive].mean()),
-        "saturated share of overlap": float((image[overlap] == CAMERA_MAX).mean()),
+        **meeting,
         "background level (grey)": level,
         "background std (grey)": float(grey[far].std()),
         "background fine noise (grey)": float(fine[far & ndimage.binary_erosion(far)].std()),
@@ -139,6 +147,19 @@ def pair_statistics(image: np.ndarray, labels: np.ndarray, labelled: np.ndarray)
         edge = (grey[ring].mean() - level) / scale if ring.any() else np.nan
         statistics[f"edge {distance:+d} px / median"] = float(edge)
     return statistics | surround_statistics(grey, pair)
+
+
+def contact_statistics(grey: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Where a touching pair (labels 0-2) meets: the contact, the angle between the long
+    axes, and how bright the contact is against the rest of the pair."""
+    smaller, larger = labels == 1, labels == 2
+    contact = contact_pixels(labels)
+    difference = abs(orientation(smaller) - orientation(larger)) % 180
+    return {
+        "contact (px)": float(contact.sum()),
+        "angle between axes (degrees)": float(min(difference, 180 - difference)),
+        "contact / rest of pair (mean DAPI)": float(grey[contact].mean() / grey[(labels > 0) & ~contact].mean()),
+    }
 
 
 def surround_statistics(grey: np.ndarray, pair: np.ndarray) -> dict[str, float]:
@@ -195,6 +216,7 @@ def main() -> None:
         help="further singles around each synthetic pair: N or LOW-HIGH (default 0; the flag alone: "
              f"{REAL_NEIGHBOURS[0]}-{REAL_NEIGHBOURS[1]}, as the real windows)",
     )
+    parser.add_argument("--kind", choices=PAIR_KINDS, default="overlapping", help="pairs to make and compare (default: overlapping)")
     parser.add_argument("--grid", type=Path, default=None, help="save a PNG of 16 synthetic beside 16 real pairs")
     args = parser.parse_args()
     metaphases = training_metaphases(list_metaphases())
@@ -205,9 +227,9 @@ def main() -> None:
           f"background patches: {len(ingredients.patches.corners):,}")
     print(f"ingredients (read, cut, rotate {len(ingredients.rotations[0])} angles): {prepared:.1f} s")
     started = time.perf_counter()
-    pairs = synthesise(args.count, ingredients, seed=args.seed, neighbours=args.neighbours)
-    print(f"{args.count:,} pairs, neighbours {args.neighbours}: {time.perf_counter() - started:.1f} s")
-    real, neighbours = real_canvases(metaphases)
+    pairs = synthesise(args.count, ingredients, seed=args.seed, neighbours=args.neighbours, kind=args.kind)
+    print(f"{args.count:,} {args.kind} pairs, neighbours {args.neighbours}: {time.perf_counter() - started:.1f} s")
+    real, neighbours = real_canvases(metaphases, args.kind)
     low, median, high = np.percentile(neighbours, [LOW, 50, HIGH])
     print(f"real windows: labelled components besides the pair: median {median:g} [{low:g}, {high:g}], "
           f"mean {np.mean(neighbours):.2f}")

@@ -160,12 +160,18 @@ def pair_labels(expert: np.ndarray, cluster: Cluster) -> np.ndarray:
     result = np.zeros(expert.shape, np.uint8)
     result[expert == smaller] = 1
     result[expert == larger] = 2
-    overlap = expert == OVERLAP_VALUE
-    if cluster.kind == "overlapping":
-        result[overlap] = 3
-        return result
-    to_smaller = ndimage.distance_transform_edt(expert != smaller)
-    to_larger = ndimage.distance_transform_edt(expert != larger)
+    result[expert == OVERLAP_VALUE] = 3
+    return result if cluster.kind == "overlapping" else split_sliver(result)
+
+
+def split_sliver(labels: np.ndarray) -> np.ndarray:
+    """Labels 0-3 of a pair that only touches -> 0-2, as touching pairs are scored: each
+    overlap pixel goes to the nearer chromosome (Euclidean distance to its own pixels; a tie
+    goes to 1), and 1 stays the smaller of the two after that."""
+    to_smaller = ndimage.distance_transform_edt(labels != 1)
+    to_larger = ndimage.distance_transform_edt(labels != 2)
+    overlap = labels == 3
+    result = labels.astype(np.uint8, copy=True)
     result[overlap & (to_smaller <= to_larger)] = 1
     result[overlap & (to_smaller > to_larger)] = 2
     if (result == 1).sum() > (result == 2).sum():
