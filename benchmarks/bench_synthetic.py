@@ -23,10 +23,10 @@ chromosome areas (px, incl. the overlap), where the crossing lies along each chr
 (0 centre, 1 end), the intensity ratio overlap / exclusive parts (mean DAPI), the saturated
 share of the overlap (with ``--kind touching`` instead: the contact, pixels of either
 chromosome that share an edge with the other; the angle between the long axes; the
-intensity ratio contact / the rest of the pair), the edge profile (background-subtracted DAPI at -2..+4 px from the
-pair's mask boundary over the pair's median), and the background level and noise (std, and
-the fine-scale part: std of a pixel minus the mean of its 3 x 3 neighbourhood). The
-statistics use the first STATS_SAMPLE synthetic pairs.
+intensity ratio contact / the rest of the pair), the edge profile (background-subtracted
+DAPI at -2..+4 px from the pair's mask boundary over the pair's median), and the background
+level and noise (std, and the fine-scale part: std of a pixel minus the mean of its 3 x 3
+neighbourhood). The statistics use the first STATS_SAMPLE synthetic pairs.
 """
 
 from __future__ import annotations

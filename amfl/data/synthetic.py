@@ -28,8 +28,8 @@ and a model trained on them learns to paint overlap wherever two chromosomes mee
 real touching pairs it paints stray overlap along the contact line. A touching pair draws
 its two singles uniformly (real touching pairs are no larger than the average single) and
 poses them as for a crossing, at any angle; then the second slides away in a random
-direction, a pixel at a time, until the masks overlap in a sliver of at most 0 to
-TOUCHING_SLIVER_PX[1] pixels (drawn per pair). The sliver's light adds, and its pixels go
+direction, a pixel at a time, until the masks overlap in a sliver of at most N pixels (N
+drawn per pair from 0..MAX_SLIVER_PX). The sliver's light adds, and its pixels go
 to the nearer chromosome, as the expert's sliver does on the real touching pairs
 (:func:`amfl.data.real_pairs.split_sliver`); labels 1 and 2 only. A pair is kept if
 MIN_CONTACT_PX or more pixels of the two share an edge. Measured against the 83 real
@@ -110,9 +110,10 @@ REAL_NEIGHBOURS = (4, 9)
 NEIGHBOUR_GAP_PX = 2
 #: Placements tried per neighbour before it is left out (a crowded canvas).
 NEIGHBOUR_ATTEMPTS = 10
-#: Touching pairs: the second chromosome slides until the masks overlap in at most this
-#: many pixels, drawn uniformly per pair from 0..TOUCHING_SLIVER_PX[1].
-TOUCHING_SLIVER_PX = (0, 40)
+#: Touching pairs: the second chromosome slides until the masks overlap in a sliver of at
+#: most N pixels, N drawn uniformly per pair from 0..MAX_SLIVER_PX (real touching pairs:
+#: bench_synthetic.py --kind touching).
+MAX_SLIVER_PX = 40
 #: Touching pairs: pixels of either chromosome that must share an edge with the other (a
 #: contact line, not a corner).
 MIN_CONTACT_PX = 3
@@ -365,7 +366,7 @@ def synthesise(
         inner_a, inner_b = (np.subtract(mask.shape, 2 * HALO_PX) for mask in (mask_a, mask_b))
         shift = tuple(_offset(inner_a[axis], inner_b[axis], fractions[axis]) for axis in (0, 1))
         if touching:
-            boxes = _slide_apart(mask_a, mask_b, shift, int(rng.integers(TOUCHING_SLIVER_PX[1] + 1)), rng)
+            boxes = _slide_apart(mask_a, mask_b, shift, int(rng.integers(MAX_SLIVER_PX + 1)), rng)
         else:
             boxes = _boxes(mask_a.shape, mask_b.shape, shift)
         if boxes is None:
