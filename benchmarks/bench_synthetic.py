@@ -44,7 +44,7 @@ from amfl.data.adir import list_metaphases
 from amfl.data.real_pairs import FOUR_CONNECTED, PAIR_KINDS, extract_real_pairs
 from amfl.data.real_windows import window_box, window_labels
 from amfl.data.singles import BACKGROUND_GAP_PX, HALO_PX, training_metaphases
-from amfl.data.synthetic import OVERLAP, CAMERA_MAX, REAL_NEIGHBOURS, contact_pixels, ingredients_from, orientation, synthesise
+from amfl.data.synthetic import OVERLAP, CAMERA_MAX, REAL_NEIGHBOURS, contact_pixels, crossing_angle, ingredients_from, orientation, synthesise
 from amfl.pictures import colour_labels
 from amfl.preprocessing import border_median
 
@@ -154,10 +154,9 @@ def contact_statistics(grey: np.ndarray, labels: np.ndarray) -> dict[str, float]
     axes, and how bright the contact is against the rest of the pair."""
     smaller, larger = labels == 1, labels == 2
     contact = contact_pixels(labels)
-    difference = abs(orientation(smaller) - orientation(larger)) % 180
     return {
         "contact (px)": float(contact.sum()),
-        "angle between axes (degrees)": float(min(difference, 180 - difference)),
+        "angle between axes (degrees)": crossing_angle(orientation(smaller), orientation(larger)),
         "contact / rest of pair (mean DAPI)": float(grey[contact].mean() / grey[(labels > 0) & ~contact].mean()),
     }
 

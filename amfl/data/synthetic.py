@@ -221,7 +221,7 @@ def _pose(rotations: tuple[Rotated, ...], rng: np.random.Generator) -> tuple[np.
     return rotated.light[rows, columns], rotated.mask[rows, columns], rotated.area, axis
 
 
-def _crossing(first: float, second: float) -> float:
+def crossing_angle(first: float, second: float) -> float:
     """Angle between two axes given by their orientations, degrees in 0..90."""
     difference = abs(first - second) % 180
     return min(difference, 180 - difference)
@@ -361,7 +361,7 @@ def synthesise(
             _pose(ingredients.rotations[i], rng) for i in (first, second)
         )
         fractions = rng.uniform(*TRANSLATION_RANGE, size=2)
-        if not touching and _crossing(axis_a, axis_b) < MIN_CROSSING_DEGREES:
+        if not touching and crossing_angle(axis_a, axis_b) < MIN_CROSSING_DEGREES:
             continue
         inner_a, inner_b = (np.subtract(mask.shape, 2 * HALO_PX) for mask in (mask_a, mask_b))
         shift = tuple(_offset(inner_a[axis], inner_b[axis], fractions[axis]) for axis in (0, 1))
