@@ -12,9 +12,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
-def records_table(rows: Sequence[Mapping[str, object]]) -> str:
-    """Rows of one shape (column name -> value) as a pipe table, numbers to one decimal."""
-    cells = [[f"{value:.1f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
+def records_table(rows: Sequence[Mapping[str, object]], digits: int = 1) -> str:
+    """Rows of one shape (column name -> value) as a pipe table, numbers to ``digits`` decimals."""
+    cells = [[f"{value:.{digits}f}" if isinstance(value, float) else str(value) for value in row.values()] for row in rows]
     return markdown_table(list(rows[0]), cells)
 
 
