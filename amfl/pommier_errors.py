@@ -14,7 +14,9 @@ validation samples that the protocol scores, in the network's 128 x 128 frame, a
 - the pixel outcomes of :func:`amfl.real_errors.pixel_outcomes` for each model, with its mean
   Dice and the Dice had each pair's two names been swapped wherever that scores better (the
   truth names the smaller chromosome 1 and the app names by area, so a pair of near-equal
-  chromosomes is named by a few pixels);
+  chromosomes is named by a few pixels), and the Dice had each piece of a chromosome been given
+  its truth's name (:func:`amfl.real_errors.name_pieces_by_truth`): what a model loses by
+  splitting one chromosome between the two names;
 - how the per-pair Dice difference spreads: pairs that gain or lose more than 1 and 10 points,
   and the share of the whole loss that the 1 % of pairs losing most carry.
 
@@ -39,8 +41,8 @@ from amfl.data.sources import SourceError
 from amfl.figures import plot_predictions
 from amfl.markdown import records_table, show_and_save
 from amfl.metrics import BatchScores, score_batch
-from amfl.naming import swap_names
-from amfl.real_errors import OUTCOMES, pixel_outcomes
+from amfl.naming import each_map, swap_names
+from amfl.real_errors import OUTCOMES, name_pieces_by_truth, pixel_outcomes
 from amfl.segmentation import Segmenter, limit_threads
 
 #: Per-pair Dice changes counted in the spread table, in points.
@@ -87,7 +89,8 @@ def class_rows(
 def outcome_rows(labels: dict[str, np.ndarray], truths: np.ndarray) -> list[dict[str, object]]:
     """One row per model: each pixel outcome as a percentage of the truth's chromosome pixels
     (background painted too, as :mod:`amfl.real_errors` counts it), the mean Dice, the mean
-    Dice with each pair named the better way round, and the pairs that scores better swapped."""
+    Dice with each pair named the better way round, the pairs that scores better swapped, and
+    the mean Dice with each piece named by its truth."""
     rows = []
     for model, predicted in labels.items():
         counts = pixel_outcomes(predicted, truths)
@@ -97,6 +100,7 @@ def outcome_rows(labels: dict[str, np.ndarray], truths: np.ndarray) -> list[dict
             "model": model, **{name: 100 * counts[name] / counts["chromosome"] for name in OUTCOMES},
             "Dice": float(dice.mean()), "Dice best naming": float(np.maximum(dice, swapped).mean()),
             "pairs better swapped": int((swapped > dice).sum()),
+            "Dice best piece naming": score_batch(each_map(predicted, name_pieces_by_truth, truths), truths).means["dice"],
         })
     return rows
 

@@ -61,7 +61,16 @@ def test_outcome_rows_score_a_pair_named_the_wrong_way_round_by_its_better_namin
     predicted[1] = swap_names(truths[1])
     row = outcome_rows({"a": predicted}, truths)[0]
     assert row["pairs better swapped"] == 1 and row["misnamed"] > 0
-    assert row["Dice"] < 100 and row["Dice best naming"] == pytest.approx(100.0)
+    assert row["Dice"] < 100 and row["Dice best naming"] == row["Dice best piece naming"] == pytest.approx(100.0)
+
+
+def test_outcome_rows_rename_a_piece_split_off_one_chromosome_by_its_truth():
+    truths = _truths()
+    predicted = truths.copy()
+    predicted[0, 5:7, 1:3] = 2  # the end of chromosome 1, cut off by the overlap, called 2
+    row = outcome_rows({"a": predicted}, truths)[0]
+    assert row["pairs better swapped"] == 0 and row["Dice best naming"] < 100
+    assert row["Dice best piece naming"] == pytest.approx(100.0)
 
 
 def test_spread_row_counts_pairs_past_each_step_and_the_worst_share_of_the_loss():
