@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SourceError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    frames = [segmenter.preprocessor.network_size(pommier.images.shape[-2:]) for segmenter in segmenters]
+    if frames[0] != frames[1]:
+        print(f"error: the two models score the pairs in different frames ({frames[0]} and {frames[1]}); "
+              "compare models whose preprocessors pad to the same size", file=sys.stderr)
+        return 2
     progress = sys.stderr.isatty()
     ours, theirs = (framed_labels(segmenter, pommier.images, progress) for segmenter in segmenters)
     truths = segmenters[0].preprocessor.pad_labels(pommier.labels)

@@ -1,6 +1,8 @@
 """The Pommier comparison counts left-out classes, scores each class and spreads the per-pair
 differences correctly, and its command runs on a small rebuild."""
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,16 @@ def test_bad_options_are_refused(argv, message, capsys):
 def test_main_names_a_missing_model_before_any_work(tmp_path, capsys):
     assert main(["--against", str(tmp_path / "missing")]) == 2
     assert "cannot load model" in capsys.readouterr().err
+
+
+def test_main_refuses_two_models_that_score_in_different_frames(training_h5, tmp_path, capsys):
+    larger = tmp_path / "larger"
+    shutil.copytree(REPO / "space" / "model", larger)
+    config = json.loads((larger / "preprocessor_config.json").read_text())
+    (larger / "preprocessor_config.json").write_text(json.dumps({**config, "minimum_size": 160}))
+    argv = ["--model", str(larger), "--against", str(REPO / "space" / "model"), "--h5", str(training_h5)]
+    assert main(argv) == 2
+    assert "different frames" in capsys.readouterr().err
 
 
 def test_main_compares_the_bundled_model_with_itself_on_a_small_rebuild(training_h5, tmp_path):
