@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from amfl.data.dataset import load_pairs
 from amfl.data.pairs import CLASS_NAMES
@@ -42,6 +41,7 @@ from amfl.figures import plot_predictions
 from amfl.markdown import records_table, show_and_save
 from amfl.metrics import BatchScores, score_batch
 from amfl.naming import each_map, swap_names
+from amfl.overlap_sweep import network_labels
 from amfl.real_errors import OUTCOMES, name_pieces_by_truth, pixel_outcomes
 from amfl.segmentation import Segmenter, limit_threads
 
@@ -52,11 +52,7 @@ SPREAD_STEPS = (1.0, 10.0)
 def framed_labels(segmenter: Segmenter, images: np.ndarray, progress: bool = False) -> np.ndarray:
     """(N, 128, 128) labels of ``segmenter`` for each grey image, with its saved output steps,
     padded to the frame the network saw (the test's frame)."""
-    labels = [
-        segmenter.segment_grey(image.astype(np.float32)).labels
-        for image in tqdm(images, desc=segmenter.source, disable=not progress, leave=False)
-    ]
-    return segmenter.preprocessor.pad_labels(np.stack(labels))
+    return segmenter.preprocessor.pad_labels(network_labels(segmenter, images, progress))
 
 
 def missed_classes(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
