@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from amfl.crossing_arms import name_straight_through_batch
 from amfl.naming import NAMINGS, apply_naming
 from amfl.pair_parts import drop_small_parts_batch
 from amfl.piece_names import rename_cut_pieces_batch
@@ -117,6 +118,8 @@ class Preprocessor:
         cut_piece_share: after the stray overlaps, a piece of chromosome 1 or 2 cut off from its
             body, touching the other's body and with fewer pixels than this share (0..1) of its
             own body, takes the other's name (:mod:`amfl.piece_names`); 0 leaves the names.
+        crossing_arms: then, in a cluster where two chromosomes cross (one overlap part, four
+            arms), opposite arms take one name (:mod:`amfl.crossing_arms`); false leaves them.
     """
 
     background: str = "border_median"
@@ -131,6 +134,7 @@ class Preprocessor:
     min_overlap_brightness: float = 0.0
     min_part_share: float = 0.0
     cut_piece_share: float = 0.0
+    crossing_arms: bool = False
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
@@ -146,6 +150,8 @@ class Preprocessor:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
                 raise ValueError(f"preprocessor {name} must be a number from 0 to {most}; got {value!r}")
+        if not isinstance(self.crossing_arms, bool):
+            raise ValueError(f"preprocessor crossing_arms must be true or false; got {self.crossing_arms!r}")
         if not np.isfinite(self.pad_value):
             raise ValueError(f"preprocessor pad_value must be a finite grey value; got {self.pad_value!r}")
 
@@ -206,17 +212,19 @@ class Preprocessor:
     def finish(self, labels: np.ndarray, images: np.ndarray, whole_field: bool = False) -> np.ndarray:
         """The network's label maps (..., H, W) as the model's output, given the images
         (..., H, W) it saw (:meth:`Prepared.unpadded`): small parts dropped, stray overlap parts
-        merged, cut-off pieces renamed, then named (the steps on the way out, the same in the
-        app and in scoring); a ``whole_field`` of many parts skips :meth:`without_crop_steps`'s."""
+        merged, cut-off pieces renamed, crossing arms named straight through, then named (the
+        steps on the way out, the same in the app and in scoring); a ``whole_field`` of many
+        parts skips :meth:`without_crop_steps`'s."""
         steps = self.without_crop_steps() if whole_field else self
         kept = drop_small_parts_batch(labels, steps.min_part_share)
         merged = merge_stray_overlaps_batch(kept, images, steps.stray_overlap_tests)
-        return apply_naming(rename_cut_pieces_batch(merged, steps.cut_piece_share), steps.naming)
+        renamed = rename_cut_pieces_batch(merged, steps.cut_piece_share)
+        return apply_naming(name_straight_through_batch(renamed, steps.crossing_arms), steps.naming)
 
     def without_crop_steps(self) -> Preprocessor:
         """The output steps of a whole field of many parts: those that assume a crop of one pair
-        (small parts dropped, cut pieces renamed) off, the rest as saved."""
-        return dataclasses.replace(self, min_part_share=0.0, cut_piece_share=0.0)
+        (small parts dropped, cut pieces and crossing arms renamed) off, the rest as saved."""
+        return dataclasses.replace(self, min_part_share=0.0, cut_piece_share=0.0, crossing_arms=False)
 
     def without_output_steps(self, naming: str | None = None) -> Preprocessor:
         """This preprocessing with every step on the way out off but the naming (``naming``

@@ -4,7 +4,10 @@ tally behind each candidate rule of ``results/real-image/README.md``.
 A sweep (``--out FILE.md``) has one row per output setting: the settings, then the measures
 (Pommier validation Dice, IoU and Hausdorff and each real set's Dice). A row qualifies when it
 beats the gate on every measure: a higher Dice or IoU, a lower Hausdorff; a tie does not beat.
-The gate is one row of a sweep of the bundled default, found by its part and piece shares.
+With ``--ties_pass`` a tie passes, and a row qualifies when it is no worse on every measure and
+better on at least one: the terms for the default's own weights under other output steps,
+which leave the sets they cannot touch exactly as they were. The gate is one row of a sweep of
+the bundled default, found by its part and piece shares and whether it names crossing arms.
 Qualifiers are ranked by the mean of the real sets' Dice (the rules' choice), the other rows by
 how many measures they lose, then by that mean::
 
@@ -23,7 +26,10 @@ from pathlib import Path
 from amfl.markdown import markdown_table, show_and_save
 
 #: The settings columns of a sweep, in its order (``amfl.overlap_sweep`` writes them); every other column is a measure.
-SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share")
+SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share",
+                   "crossing arms")
+#: Settings added after the first sweeps were written, and the value the older tables ran with.
+ADDED_SETTINGS = {"crossing arms": 0.0}
 #: The settings that tell the default's rows apart, and their short names in the report.
 SHARE_COLUMNS = {"min part share": "part share", "cut piece share": "piece share"}
 #: Measures where lower is better; every other measure is better higher.
@@ -64,7 +70,7 @@ def read_sweep(path: Path) -> list[SweepRow]:
     if len(lines) < 3:
         raise SweepError(f"{path}: no sweep table (a header, its rule and at least one row of | cells)")
     header = cells(lines[0])
-    missing = [name for name in SETTING_COLUMNS if name not in header]
+    missing = [name for name in SETTING_COLUMNS if name not in header and name not in ADDED_SETTINGS]
     if missing:
         raise SweepError(f"{path}: not an amfl.overlap_sweep table; columns {', '.join(missing)} are missing")
     if not any(name.startswith(REAL_PREFIXES) for name in header):
@@ -79,7 +85,7 @@ def read_sweep(path: Path) -> list[SweepRow]:
         except ValueError as error:
             raise SweepError(f"{path}: table line {number} holds a cell that is not a number ({error})") from error
         rows.append(SweepRow(
-            str(path), {name: numbers[name] for name in SETTING_COLUMNS},
+            str(path), {name: numbers.get(name, ADDED_SETTINGS.get(name)) for name in SETTING_COLUMNS},
             {name: value for name, value in numbers.items() if name not in SETTING_COLUMNS},
         ))
     return rows
@@ -100,20 +106,31 @@ def beats(name: str, value: float, gate: float) -> bool:
     return value < gate if lower_is_better(name) else value > gate
 
 
-def lost_measures(row: SweepRow, gate: SweepRow) -> list[str]:
-    """The measures on which ``row`` does not beat ``gate``."""
+#: What a row that ties the gate on every measure loses when ties pass.
+NOTHING_BEATEN = "no measure beaten"
+
+
+def lost_measures(row: SweepRow, gate: SweepRow, ties_pass: bool = False) -> list[str]:
+    """The measures on which ``row`` does not beat ``gate`` (with ``ties_pass``: is worse than
+    it, or :data:`NOTHING_BEATEN` when it ties every one)."""
     if row.measures.keys() != gate.measures.keys():
         raise SweepError(f"{row.source} measures {sorted(row.measures)}, the gate {sorted(gate.measures)}")
-    return [name for name, value in row.measures.items() if not beats(name, value, gate.measures[name])]
+    if not ties_pass:
+        return [name for name, value in row.measures.items() if not beats(name, value, gate.measures[name])]
+    worse = [name for name, value in row.measures.items() if beats(name, gate.measures[name], value)]
+    beaten = any(beats(name, value, gate.measures[name]) for name, value in row.measures.items())
+    return worse if worse or beaten else [NOTHING_BEATEN]
 
 
-def gate_row(rows: Sequence[SweepRow], part_share: float, piece_share: float) -> SweepRow:
-    """The one row of ``rows`` at the default's part and piece shares."""
-    found = [row for row in rows if row.shares() == (part_share, piece_share)]
+def gate_row(rows: Sequence[SweepRow], part_share: float, piece_share: float, crossing_arms: float = 0.0) -> SweepRow:
+    """The one row of ``rows`` at the default's part and piece shares and crossing arms."""
+    found = [row for row in rows
+             if row.shares() == (part_share, piece_share) and row.settings["crossing arms"] == crossing_arms]
     if len(found) != 1:
-        seen = sorted({row.shares() for row in rows})
-        raise SweepError(f"the gate file has {len(found)} rows at part share {part_share} and piece share "
-                         f"{piece_share}, not one; its (part, piece) shares: {seen}")
+        seen = sorted({(*row.shares(), row.settings["crossing arms"]) for row in rows})
+        raise SweepError(f"the gate file has {len(found)} rows at part share {part_share}, piece share "
+                         f"{piece_share} and crossing arms {crossing_arms:g}, not one; its (part, piece, arms) "
+                         f"settings: {seen}")
     return found[0]
 
 
@@ -124,19 +141,20 @@ class Tally:
     is from the gate)."""
 
     gate: SweepRow
+    ties_pass: bool
     qualifiers: list[SweepRow]
     others: list[tuple[SweepRow, list[str]]]
     losses: dict[str, int]
     best: dict[str, float]
 
 
-def tally(rows: Sequence[SweepRow], gate: SweepRow) -> Tally:
+def tally(rows: Sequence[SweepRow], gate: SweepRow, ties_pass: bool = False) -> Tally:
     """Rows of ``rows`` sorted into qualifiers and the others, against ``gate``."""
-    lost = [(row, lost_measures(row, gate)) for row in rows]
+    lost = [(row, lost_measures(row, gate, ties_pass)) for row in rows]
     qualifiers = sorted((row for row, names in lost if not names), key=lambda row: -row.real_mean())
     others = sorted(((row, names) for row, names in lost if names), key=lambda item: (len(item[1]), -item[0].real_mean()))
     losses = {name: sum(name in names for _, names in lost) for name in gate.measures}
-    return Tally(gate, qualifiers, others, losses, best_values(rows, gate.measures))
+    return Tally(gate, ties_pass, qualifiers, others, losses, best_values(rows, gate.measures))
 
 
 def best_values(rows: Sequence[SweepRow], names: Iterable[str]) -> dict[str, float]:
@@ -165,8 +183,10 @@ def report(result: Tally, nearest: int) -> str:
     settings = shown_settings([result.gate, *result.qualifiers, *(row for row, _ in result.others)])
     header = ["sweep", *(SHARE_COLUMNS.get(name, name) for name in settings), *result.gate.measures,
               "real mean", "loses"]
+    terms = (f"no worse than the gate on all {len(result.gate.measures)} measures and better on at least one"
+             if result.ties_pass else f"beat the gate on all {len(result.gate.measures)} measures")
     parts = [
-        f"{len(result.qualifiers)} of {rows} rows qualify (beat the gate on all {len(result.gate.measures)} measures).",
+        f"{len(result.qualifiers)} of {rows} rows qualify ({terms}).",
         "Rows that lose each measure, and the best any row reaches:\n\n" + markdown_table(
             ["measure", "rows losing it", "gate", "best row"],
             [[name, str(count), f"{result.gate.measures[name]:.3f}", f"{result.best[name]:.3f}"]
@@ -188,6 +208,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gate", type=Path, required=True, help="a sweep table of the model to beat")
     parser.add_argument("--gate_shares", type=float, nargs=2, required=True, metavar=("PART", "PIECE"),
                         help="the gate's row: its min part share and cut piece share (the default's saved settings)")
+    parser.add_argument("--gate_crossing_arms", type=int, choices=(0, 1), default=0,
+                        help="the gate's row: whether it names crossing arms (default 0, as sweeps before stop 54)")
+    parser.add_argument("--ties_pass", action="store_true",
+                        help="a tie passes: a row qualifies when no worse on every measure and better on one")
     parser.add_argument("--nearest", type=int, default=5, help="how many non-qualifying rows to list (default 5)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report to this markdown file")
     args = parser.parse_args(argv)
@@ -199,8 +223,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        gate = gate_row(read_sweep(args.gate), *args.gate_shares)
-        result = tally([row for path in args.sweeps for row in read_sweep(path)], gate)
+        gate = gate_row(read_sweep(args.gate), *args.gate_shares, args.gate_crossing_arms)
+        result = tally([row for path in args.sweeps for row in read_sweep(path)], gate, args.ties_pass)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -11,10 +11,14 @@ MEASURES = ("Pommier Dice", "Pommier IoU", "Pommier Hausdorff", "overlapping raw
 GATE = (94.7, 91.7, 3.2, 68.0, 82.0, 69.0, 76.0)
 
 
-def row(part: float, piece: float, measures: tuple[float, ...]) -> dict[str, object]:
-    """One sweep row as ``amfl.overlap_sweep.sweep_rows`` builds it."""
-    return {"min overlap pixels": 0, "min border share": 0.0, "min brightness": 1.0, "min part share": part,
-            "cut piece share": piece, **dict(zip(MEASURES, measures, strict=True))}
+def row(part: float, piece: float, measures: tuple[float, ...], arms: int | None = None) -> dict[str, object]:
+    """One sweep row as ``amfl.overlap_sweep.sweep_rows`` builds it; without ``arms``, as the
+    sweeps written before the crossing-arms step, which have no such column."""
+    settings = {"min overlap pixels": 0, "min border share": 0.0, "min brightness": 1.0, "min part share": part,
+                "cut piece share": piece}
+    if arms is not None:
+        settings["crossing arms"] = arms
+    return {**settings, **dict(zip(MEASURES, measures, strict=True))}
 
 
 def write(path, rows):
@@ -76,8 +80,8 @@ def test_a_gate_missing_from_its_file_names_the_shares_it_has(tmp_path, gate_fil
     sweep = write(tmp_path / "candidate.md", [row(0, 0, GATE)])
     assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.2", "0.5"]) == 2
     error = capsys.readouterr().err
-    assert "0 rows at part share 0.2 and piece share 0.5" in error
-    assert "(0.35, 0.5)" in error
+    assert "0 rows at part share 0.2, piece share 0.5 and crossing arms 0" in error
+    assert "(0.35, 0.5, 0.0)" in error
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -115,3 +119,29 @@ def test_settings_that_no_row_varies_stay_out_of_the_report(tmp_path, gate_file,
     sweep = write(tmp_path / "candidate.md", [row(0, 0, (94.8, 91.8, 3.1, 68.1, 82.1, 69.1, 76.1))])
     assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5"]) == 0
     assert "| sweep | part share | piece share | Pommier Dice |" in capsys.readouterr().out
+
+
+def test_with_ties_passing_a_row_qualifies_when_no_worse_anywhere_and_better_somewhere(tmp_path, gate_file, capsys):
+    ties_touching = (94.8, 91.8, 3.1, 68.1, 82.1, 69.0, 76.0)
+    ties_everything = GATE
+    worse_on_touching = (94.8, 91.8, 3.1, 68.1, 82.1, 68.9, 76.0)
+    sweep = write(tmp_path / "arms.md", [row(0.35, 0.5, ties_touching, 1), row(0.35, 0.5, ties_everything, 0),
+                                         row(0.1, 0.5, worse_on_touching, 1)])
+    gate = gate_row(read_sweep(gate_file), 0.35, 0.5)
+    strict = tally(read_sweep(sweep), gate)
+    assert strict.qualifiers == []
+    passing = tally(read_sweep(sweep), gate, ties_pass=True)
+    assert [(item.shares(), item.settings["crossing arms"]) for item in passing.qualifiers] == [((0.35, 0.5), 1)]
+    lost = {item.settings["min part share"]: names for item, names in passing.others}
+    assert lost == {0.35: ["no measure beaten"], 0.1: ["touching raw Dice"]}
+    assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5", "--ties_pass"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("1 of 3 rows qualify (no worse than the gate on all 7 measures and better on at least one)")
+    assert "| sweep | crossing arms | part share | piece share |" in printed
+
+
+def test_the_gate_row_is_told_apart_by_its_crossing_arms_and_older_tables_ran_without(tmp_path, gate_file):
+    assert read_sweep(gate_file)[0].settings["crossing arms"] == 0
+    both = write(tmp_path / "both.md", [row(0.1, 0.5, GATE, 0), row(0.1, 0.5, (95, 92, 3, 70, 84, 69, 76), 1)])
+    assert gate_row(read_sweep(both), 0.1, 0.5).measures["Pommier Dice"] == 94.7
+    assert gate_row(read_sweep(both), 0.1, 0.5, crossing_arms=1).measures["Pommier Dice"] == 95
