@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from amfl.crossing_arms import name_straight_through, name_straight_through_batch
-from amfl.naming import FIRST, OVERLAP, SECOND
+from amfl.naming import FIRST, OVERLAP, SECOND, swap_names
 from amfl.overlap_sweep import NetworkOutputs, parse_args, settings_grid, sweep_rows
 from amfl.preprocessing import Preprocessor
 from amfl.real_scoring import RealPredictions
@@ -57,11 +57,11 @@ def test_an_arm_of_mixed_names_takes_one_and_the_pairs_take_the_names_that_chang
     wrong = truth.copy()
     wrong[2:12, 25:40][truth[2:12, 25:40] == SECOND] = FIRST  # the top arm's tip called the first
     np.testing.assert_array_equal(name_straight_through(wrong), truth)
-    swapped = np.where(truth == FIRST, SECOND, np.where(truth == SECOND, FIRST, truth))
-    swapped[32:40, 50:60][swapped[32:40, 50:60] == SECOND] = FIRST
+    swapped = swap_names(truth)
+    patched = swapped.copy()
+    patched[32:40, 50:60][swapped[32:40, 50:60] == SECOND] = FIRST
     # named the other way round throughout: the names that change fewest pixels stay, whatever the truth's
-    np.testing.assert_array_equal(name_straight_through(swapped), np.where(swapped > 0, np.where(truth == FIRST, SECOND,
-                                  np.where(truth == SECOND, FIRST, truth)), 0))
+    np.testing.assert_array_equal(name_straight_through(patched), swapped)
 
 
 def test_three_arms_two_overlaps_or_no_overlap_keep_their_names():
