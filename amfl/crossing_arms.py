@@ -19,11 +19,18 @@ arms that meet at a corner of the overlap apart), bordering that grown overlap, 
 :data:`MIN_ARM_PIXELS` pixels. Its direction is the mean position of its pixels within
 :data:`ARM_REACH` pixels of the overlap, seen from the overlap's centre of mass, so that an
 arm that bends further out does not turn it.
+
+Where the network paints a large overlap part that is no crossing, for instance between two
+chromosomes lying end to end, the chromosome pixels beside it can form thin slivers that hug
+its edge rather than leave it. ``Preprocessor.crossing_arm_reach`` asks each arm's farthest
+pixel to lie at least that many pixels from the overlap; a sliver that does not reach so far is
+no arm (it takes the name of the arm nearest to it), so such a cluster seldom has four arms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 from scipy import ndimage
@@ -42,17 +49,20 @@ PAIRINGS = (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2)))
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
-def crossing_arms(labels: np.ndarray, overlap: np.ndarray) -> tuple[np.ndarray, list[int]]:
+def crossing_arms(labels: np.ndarray, overlap: np.ndarray, min_reach: int = 0) -> tuple[np.ndarray, list[int]]:
     """The arms around ``overlap`` (a boolean map of one overlap part) in ``labels``: a map of
     the chromosome pixels' pieces outside the grown overlap (0 off them) and the pieces that
-    count as arms."""
+    count as arms, those whose farthest pixel lies ``min_reach`` pixels or more from the overlap."""
     grown = ndimage.binary_dilation(overlap, EIGHT_CONNECTED, iterations=ARM_GAP)
     chromosome = (labels == FIRST) | (labels == SECOND)
     pieces, count = ndimage.label(chromosome & ~grown, structure=FOUR_CONNECTED)
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
     border = ndimage.binary_dilation(grown, EIGHT_CONNECTED) & ~grown
     bordering = np.bincount(pieces[border], minlength=count + 1) > 0
-    return pieces, [piece for piece in range(1, count + 1) if bordering[piece] and sizes[piece] >= MIN_ARM_PIXELS]
+    reach = np.zeros(count + 1)
+    reach[1:] = ndimage.maximum(ndimage.distance_transform_edt(~overlap), pieces, np.arange(1, count + 1))
+    return pieces, [piece for piece in range(1, count + 1)
+                    if bordering[piece] and sizes[piece] >= MIN_ARM_PIXELS and reach[piece] >= min_reach]
 
 
 def arm_directions(pieces: np.ndarray, arms: Sequence[int], overlap: np.ndarray) -> np.ndarray:
@@ -74,10 +84,10 @@ def straight_pairing(directions: np.ndarray) -> tuple[tuple[int, int], tuple[int
     return min(PAIRINGS, key=lambda pairing: sum(float(directions[a] @ directions[b]) for a, b in pairing))
 
 
-def name_straight_through(labels: np.ndarray) -> np.ndarray:
-    """A (H, W) label map in which each cluster with one overlap part and four arms has its
-    chromosome pixels renamed so that opposite arms share a name; the map itself when no
-    cluster qualifies."""
+def name_straight_through(labels: np.ndarray, min_reach: int = 0) -> np.ndarray:
+    """A (H, W) label map in which each cluster with one overlap part and four arms (each
+    reaching ``min_reach`` pixels or more from it) has its chromosome pixels renamed so that
+    opposite arms share a name; the map itself when no cluster qualifies."""
     named = labels
     clusters, _ = ndimage.label(labels > 0, structure=EIGHT_CONNECTED)
     for number, box in enumerate(ndimage.find_objects(clusters), start=1):
@@ -88,7 +98,7 @@ def name_straight_through(labels: np.ndarray) -> np.ndarray:
         if count != 1:
             continue
         overlap = overlap_parts > 0
-        pieces, arms = crossing_arms(cluster, overlap)
+        pieces, arms = crossing_arms(cluster, overlap, min_reach)
         if len(arms) != len(PAIRINGS) + 1:
             continue
         renamed = _renamed(cluster, pieces, arms, straight_pairing(arm_directions(pieces, arms, overlap)))
@@ -120,8 +130,8 @@ def _renamed(
     return np.where(chromosome, nearest_name, cluster)
 
 
-def name_straight_through_batch(labels: np.ndarray, enabled: bool) -> np.ndarray:
+def name_straight_through_batch(labels: np.ndarray, enabled: bool, min_reach: int = 0) -> np.ndarray:
     """:func:`name_straight_through` of every map of a (..., H, W) stack when ``enabled``."""
     if not enabled:
         return labels
-    return each_map(labels, name_straight_through)
+    return each_map(labels, partial(name_straight_through, min_reach=min_reach))

@@ -120,6 +120,9 @@ class Preprocessor:
             own body, takes the other's name (:mod:`amfl.piece_names`); 0 leaves the names.
         crossing_arms: then, in a cluster where two chromosomes cross (one overlap part, four
             arms), opposite arms take one name (:mod:`amfl.crossing_arms`); false leaves them.
+        crossing_arm_reach: with ``crossing_arms``, a piece beside the overlap is an arm only if
+            its farthest pixel lies this many pixels or more from the overlap, so slivers along
+            a painted overlap part that is no crossing are no arms; 0 takes every piece.
     """
 
     background: str = "border_median"
@@ -135,13 +138,15 @@ class Preprocessor:
     min_part_share: float = 0.0
     cut_piece_share: float = 0.0
     crossing_arms: bool = False
+    crossing_arm_reach: int = 0
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
         for name, choices in settings:
             if getattr(self, name) not in choices:
                 raise ValueError(f"preprocessor {name} must be one of {choices}; got {getattr(self, name)!r}")
-        for name, least in (("minimum_size", 1), ("size_divisor", 1), ("min_overlap_pixels", 0)):
+        for name, least in (("minimum_size", 1), ("size_divisor", 1), ("min_overlap_pixels", 0),
+                             ("crossing_arm_reach", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"preprocessor {name} must be a whole number of pixels >= {least}; got {value!r}")
@@ -219,7 +224,7 @@ class Preprocessor:
         kept = drop_small_parts_batch(labels, steps.min_part_share)
         merged = merge_stray_overlaps_batch(kept, images, steps.stray_overlap_tests)
         renamed = rename_cut_pieces_batch(merged, steps.cut_piece_share)
-        return apply_naming(name_straight_through_batch(renamed, steps.crossing_arms), steps.naming)
+        return apply_naming(name_straight_through_batch(renamed, steps.crossing_arms, steps.crossing_arm_reach), steps.naming)
 
     def without_crop_steps(self) -> Preprocessor:
         """The output steps of a whole field of many parts: those that assume a crop of one pair

@@ -27,9 +27,9 @@ from amfl.markdown import markdown_table, show_and_save
 
 #: The settings columns of a sweep, in its order (``amfl.overlap_sweep`` writes them); every other column is a measure.
 SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share",
-                   "crossing arms")
+                   "crossing arms", "arm reach")
 #: Settings added after the first sweeps were written, and the value the older tables ran with.
-ADDED_SETTINGS = {"crossing arms": 0.0}
+ADDED_SETTINGS = {"crossing arms": 0.0, "arm reach": 0.0}
 #: The settings that tell the default's rows apart, and their short names in the report.
 SHARE_COLUMNS = {"min part share": "part share", "cut piece share": "piece share"}
 #: Measures where lower is better; every other measure is better higher.

@@ -1,5 +1,6 @@
 """``amfl.crossing_arms``: the four arms around a crossing named straight through, and the
-``Preprocessor.crossing_arms`` setting that turns the step on."""
+``Preprocessor.crossing_arms`` and ``crossing_arm_reach`` settings that turn the step on and
+keep slivers beside a painted overlap from counting as arms."""
 
 import numpy as np
 import pytest
@@ -100,10 +101,46 @@ def test_the_preprocessor_applies_the_step_to_a_crop_and_not_to_a_whole_field():
     np.testing.assert_array_equal(Preprocessor().finish(wrong, images), wrong)
 
 
+def blob_between_ends() -> np.ndarray:
+    """Two chromosomes end to end (rows 4-20 and 44-60) with an overlap part painted between
+    them, and a 3-pixel sliver of each name along its sides: four pieces around one overlap,
+    the two slivers reaching 3 pixels from it."""
+    labels = np.zeros((SIZE, SIZE), np.uint8)
+    labels[4:21, 28:37] = FIRST
+    labels[44:61, 28:37] = SECOND
+    labels[24:41, 23:26] = SECOND
+    labels[24:41, 39:42] = FIRST
+    labels[21:44, 26:39] = OVERLAP
+    return labels
+
+
+def test_slivers_along_a_painted_overlap_are_no_arms_when_arms_must_reach_further():
+    blob = blob_between_ends()
+    # every piece taken, the slivers make a plus of four arms and the ends are renamed alike
+    renamed = name_straight_through(blob)
+    assert renamed[10, 32] == renamed[50, 32] and (renamed != blob).sum() > 100
+    assert name_straight_through(blob, min_reach=4) is blob
+    assert name_straight_through(blob, min_reach=3) is not blob
+    # a true crossing's arms reach far: the reach leaves its renaming as it was
+    truth = pair_map(bar((32, 4), (32, 60)), bar((4, 32), (60, 32)))
+    wrong = truth.copy()
+    wrong[(truth == FIRST) & (np.arange(SIZE) > 40)] = SECOND
+    np.testing.assert_array_equal(name_straight_through(wrong, min_reach=12), truth)
+    images = (blob > 0).astype(np.float32)
+    np.testing.assert_array_equal(Preprocessor(crossing_arms=True, crossing_arm_reach=4).finish(blob, images), blob)
+    np.testing.assert_array_equal(Preprocessor(crossing_arms=True).finish(blob, images), renamed)
+
+
 @pytest.mark.parametrize("value", ["yes", 1, None])
 def test_a_crossing_arms_setting_that_is_not_true_or_false_is_refused(value):
     with pytest.raises(ValueError, match="crossing_arms must be true or false"):
         Preprocessor.from_dict({"crossing_arms": value})
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, True, "4"])
+def test_an_arm_reach_that_is_not_a_whole_number_of_pixels_is_refused(value):
+    with pytest.raises(ValueError, match="crossing_arm_reach must be a whole number of pixels >= 0"):
+        Preprocessor.from_dict({"crossing_arm_reach": value})
 
 
 def test_the_sweep_scores_the_step_off_and_on_and_saves_only_one_choice(tmp_path):
@@ -116,6 +153,10 @@ def test_the_sweep_scores_the_step_off_and_on_and_saves_only_one_choice(tmp_path
     off, on = sweep_rows(settings_grid(Preprocessor(), [0], [0.0], [0.0], crossing_arms=(False, True)), outputs)
     assert (off["crossing arms"], on["crossing arms"]) == (0, 1)
     assert off["Pommier Dice"] < 90 and on["Pommier Dice"] == pytest.approx(100)
-    for wrong_args in (["--crossing_arms", "2"], ["--crossing_arms", "0", "1", "--save_to", str(tmp_path / "copy")]):
+    grid = settings_grid(Preprocessor(), [0], [0.0], [0.0], crossing_arms=(False, True), arm_reaches=(0, 4))
+    assert [(output.crossing_arms, output.crossing_arm_reach) for output in grid] == [(False, 0), (True, 0), (True, 4)]
+    assert [row["arm reach"] for row in sweep_rows(grid, outputs)] == [0, 0, 4]
+    for wrong_args in (["--crossing_arms", "2"], ["--crossing_arms", "0", "1", "--save_to", str(tmp_path / "copy")],
+                       ["--arm_reaches", "-1"], ["--arm_reaches", "0", "4", "--save_to", str(tmp_path / "copy")]):
         with pytest.raises(SystemExit):
             parse_args(wrong_args)

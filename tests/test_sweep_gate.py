@@ -142,6 +142,7 @@ def test_with_ties_passing_a_row_qualifies_when_no_worse_anywhere_and_better_som
 
 def test_the_gate_row_is_told_apart_by_its_crossing_arms_and_older_tables_ran_without(tmp_path, gate_file):
     assert read_sweep(gate_file)[0].settings["crossing arms"] == 0
+    assert read_sweep(gate_file)[0].settings["arm reach"] == 0
     both = write(tmp_path / "both.md", [row(0.1, 0.5, GATE, 0), row(0.1, 0.5, (95, 92, 3, 70, 84, 69, 76), 1)])
     assert gate_row(read_sweep(both), 0.1, 0.5).measures["Pommier Dice"] == 94.7
     assert gate_row(read_sweep(both), 0.1, 0.5, crossing_arms=1).measures["Pommier Dice"] == 95
