@@ -229,7 +229,8 @@ class Preprocessor:
     def without_crop_steps(self) -> Preprocessor:
         """The output steps of a whole field of many parts: those that assume a crop of one pair
         (small parts dropped, cut pieces and crossing arms renamed) off, the rest as saved."""
-        return dataclasses.replace(self, min_part_share=0.0, cut_piece_share=0.0, crossing_arms=False)
+        return dataclasses.replace(self, min_part_share=0.0, cut_piece_share=0.0, crossing_arms=False,
+                                   crossing_arm_reach=0)
 
     def without_output_steps(self, naming: str | None = None) -> Preprocessor:
         """This preprocessing with every step on the way out off but the naming (``naming``

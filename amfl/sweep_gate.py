@@ -7,7 +7,8 @@ beats the gate on every measure: a higher Dice or IoU, a lower Hausdorff; a tie 
 With ``--ties_pass`` a tie passes, and a row qualifies when it is no worse on every measure and
 better on at least one: the terms for the default's own weights under other output steps,
 which leave the sets they cannot touch exactly as they were. The gate is one row of a sweep of
-the bundled default, found by its part and piece shares and whether it names crossing arms.
+the bundled default, found by its part and piece shares, whether it names crossing arms and
+their reach.
 Qualifiers are ranked by the mean of the real sets' Dice (the rules' choice), the other rows by
 how many measures they lose, then by that mean::
 
@@ -122,15 +123,20 @@ def lost_measures(row: SweepRow, gate: SweepRow, ties_pass: bool = False) -> lis
     return worse if worse or beaten else [NOTHING_BEATEN]
 
 
-def gate_row(rows: Sequence[SweepRow], part_share: float, piece_share: float, crossing_arms: float = 0.0) -> SweepRow:
-    """The one row of ``rows`` at the default's part and piece shares and crossing arms."""
+def gate_row(
+    rows: Sequence[SweepRow], part_share: float, piece_share: float, crossing_arms: float = 0.0, arm_reach: float = 0.0,
+) -> SweepRow:
+    """The one row of ``rows`` at the default's part and piece shares, crossing arms and arm reach."""
+    def arm_settings(row: SweepRow) -> tuple[float, float]:
+        return row.settings["crossing arms"], row.settings["arm reach"]
+
     found = [row for row in rows
-             if row.shares() == (part_share, piece_share) and row.settings["crossing arms"] == crossing_arms]
+             if row.shares() == (part_share, piece_share) and arm_settings(row) == (crossing_arms, arm_reach)]
     if len(found) != 1:
-        seen = sorted({(*row.shares(), row.settings["crossing arms"]) for row in rows})
+        seen = sorted({(*row.shares(), *arm_settings(row)) for row in rows})
         raise SweepError(f"the gate file has {len(found)} rows at part share {part_share}, piece share "
-                         f"{piece_share} and crossing arms {crossing_arms:g}, not one; its (part, piece, arms) "
-                         f"settings: {seen}")
+                         f"{piece_share}, crossing arms {crossing_arms:g} and arm reach {arm_reach:g}, not one; "
+                         f"its (part, piece, arms, reach) settings: {seen}")
     return found[0]
 
 
@@ -210,6 +216,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the gate's row: its min part share and cut piece share (the default's saved settings)")
     parser.add_argument("--gate_crossing_arms", type=int, choices=(0, 1), default=0,
                         help="the gate's row: whether it names crossing arms (default 0, as sweeps before stop 54)")
+    parser.add_argument("--gate_arm_reach", type=int, default=0,
+                        help="the gate's row: its crossing arm reach (default 0, as sweeps before stop 55)")
     parser.add_argument("--ties_pass", action="store_true",
                         help="a tie passes: a row qualifies when no worse on every measure and better on one")
     parser.add_argument("--nearest", type=int, default=5, help="how many non-qualifying rows to list (default 5)")
@@ -223,7 +231,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        gate = gate_row(read_sweep(args.gate), *args.gate_shares, args.gate_crossing_arms)
+        gate = gate_row(read_sweep(args.gate), *args.gate_shares, args.gate_crossing_arms, args.gate_arm_reach)
         result = tally([row for path in args.sweeps for row in read_sweep(path)], gate, args.ties_pass)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
