@@ -35,8 +35,8 @@ from functools import partial
 import numpy as np
 from scipy import ndimage
 
+from amfl.connectivity import EIGHT_CONNECTED, FOUR_CONNECTED
 from amfl.naming import FIRST, OVERLAP, SECOND, each_map
-from amfl.pair_parts import EIGHT_CONNECTED
 
 #: Pixels by which the overlap is grown before the arms are cut apart.
 ARM_GAP = 1
@@ -46,7 +46,6 @@ ARM_REACH = 8
 MIN_ARM_PIXELS = 4
 #: The three ways to pair four arms.
 PAIRINGS = (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2)))
-FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
 def crossing_arms(labels: np.ndarray, overlap: np.ndarray, min_reach: int = 0) -> tuple[np.ndarray, list[int]]:

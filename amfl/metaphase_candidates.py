@@ -13,6 +13,7 @@ from scipy import ndimage
 
 from amfl import metaphase_features as features_
 from amfl import metaphase_parts as parts_
+from amfl.connectivity import EIGHT_CONNECTED
 
 #: Nucleus: area in w^2, solidity, and inscribed-disc diameter in widths, all at least these
 #: (training cases: 63 of 65 unlabelled blobs of 10 w^2 and more; no chromosome object).
@@ -90,7 +91,7 @@ def find_candidates(grey: np.ndarray) -> Candidates:
     image = parts_.corrected(flat)
     level = parts_.otsu_level(image)
     mask = parts_.foreground(image, level) if level > 0 else np.zeros(grey.shape, bool)
-    objects, _ = ndimage.label(mask, parts_.EIGHT_CONNECTED)
+    objects, _ = ndimage.label(mask, EIGHT_CONNECTED)
     boxes = ndimage.find_objects(objects)
     width = parts_.chromosome_width(mask)
     noise = 1.4826 * float(np.median(np.abs(image - np.median(image))))  # robust sigma of the background

@@ -19,6 +19,8 @@ from skimage.measure import regionprops
 from skimage.morphology import skeletonize
 from skimage.segmentation import watershed
 
+from amfl.connectivity import EIGHT_CONNECTED, FOUR_CONNECTED
+
 #: Background estimate: grey opening of the image shrunk by this factor...
 BACKGROUND_SHRINK = 4
 #: ... with a disc of this diameter in shrunk pixels (31 x 4 = 124 px: wider than any
@@ -33,8 +35,6 @@ LOCAL_SHARE = 0.3
 LOCAL_MAX_DISC = 21
 #: ... and this share of the Otsu level of the corrected image (the noise floor).
 OTSU_SHARE = 0.3
-EIGHT_CONNECTED = np.ones((3, 3), bool)
-FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 #: Splitting by intensity: the threshold inside an object rises by this factor per step...
 SPLIT_STEP = 1.1
 #: ... and a piece that comes apart counts when it holds this many w^2 of pixels and its

@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from amfl.connectivity import EIGHT_CONNECTED
 from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.dataset import load_pairs
 from amfl.data.protocol import split_pairs
@@ -35,7 +36,6 @@ from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
 from amfl.data.sources import SourceError
 from amfl.markdown import records_table, show_and_save
 from amfl.naming import FIRST, OVERLAP, SECOND
-from amfl.pair_parts import EIGHT_CONNECTED
 from amfl.real_scoring import REAL_INPUTS
 from amfl.segmentation import Segmenter, limit_threads
 from amfl.small_overlaps import OverlapPart, overlap_parts

@@ -16,10 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from amfl.connectivity import EIGHT_CONNECTED
 from amfl.naming import each_map
-
-#: Pixels that touch at a corner belong to one part: a thin chromosome drawn at a slant stays whole.
-EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 
 def middle_half(shape: tuple[int, int]) -> tuple[slice, slice]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from amfl.connectivity import EIGHT_CONNECTED
 from amfl.naming import FIRST, OVERLAP, SECOND, each_map
-from amfl.pair_parts import EIGHT_CONNECTED
 
 
 def _pieces(

@@ -37,16 +37,16 @@ import numpy as np
 from scipy import ndimage
 
 from amfl.case_bootstrap import case_bootstrap
+from amfl.connectivity import EIGHT_CONNECTED
 from amfl.data.adir import CASE_SPLIT_NAMES, list_metaphases
 from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
 from amfl.data.sources import SourceError
 from amfl.markdown import records_table, show_and_save
 from amfl.metrics import score_batch
 from amfl.naming import FIRST, OVERLAP, SECOND, name_by_area, swap_names
-from amfl.pair_parts import EIGHT_CONNECTED
 from amfl.real_scoring import REAL_INPUTS, RealPredictions, predict_real_pairs
-from amfl.small_overlaps import merge_overlap_parts
 from amfl.segmentation import Segmenter, limit_threads
+from amfl.small_overlaps import merge_overlap_parts
 
 #: Pixel outcomes, in the order of the table; all but the last are shares of truth chromosome pixels.
 OUTCOMES = ("right", "missed", "misnamed", "overlap painted", "overlap missed", "background painted")

@@ -41,7 +41,8 @@ from PIL import Image
 from scipy import ndimage
 
 from amfl.data.adir import list_metaphases
-from amfl.data.real_pairs import FOUR_CONNECTED, PAIR_KINDS, extract_real_pairs
+from amfl.connectivity import FOUR_CONNECTED
+from amfl.data.real_pairs import PAIR_KINDS, extract_real_pairs
 from amfl.data.real_windows import window_box, window_labels
 from amfl.data.singles import BACKGROUND_GAP_PX, HALO_PX, training_metaphases
 from amfl.data.synthetic import OVERLAP, CAMERA_MAX, REAL_NEIGHBOURS, contact_pixels, crossing_angle, ingredients_from, orientation, synthesise

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from amfl.connectivity import FOUR_CONNECTED
 from amfl.data.adir import CASE_SPLIT_NAMES, CASE_SPLIT_SHARES, OVERLAP_VALUE, Metaphase, draw_case_split, split_of_case
 
 #: Overlap pixels that make a pair "overlapping" rather than "touching" (ABOUT.md: the
@@ -36,9 +37,6 @@ CROP_MARGIN = 16
 PAIR_KINDS = ("overlapping", "touching")
 #: Kinds of overlap clusters kept aside: one class (homologues), three or more classes.
 ASIDE_KINDS = ("homologue_overlap", "multi_chromosome")
-#: What makes labelled pixels one cluster: 4-connectivity, as the counts in ABOUT.md (265
-#: pairs: 101 overlapping, 164 touching). Shared by every reader of the expert label images.
-FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from amfl.connectivity import FOUR_CONNECTED
 from amfl.data.adir import OVERLAP_VALUE, Metaphase, split_of_case
-from amfl.data.real_pairs import FOUR_CONNECTED
 
 #: The only split whose chromosomes and backgrounds may be used.
 TRAINING_SPLIT = "train"

@@ -14,10 +14,9 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
+from amfl.connectivity import FOUR_CONNECTED
 from amfl.data.adir import OVERLAP_VALUE, Metaphase
 from amfl.data.pairs import OverlapPairs
-from amfl.data.real_pairs import FOUR_CONNECTED
-
 
 
 def mask_width(mask: np.ndarray) -> float:
