@@ -146,7 +146,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crossing_arms", type=int, nargs="+", choices=(0, 1), default=[0],
                         help="crossing_arms to try: 0 off, 1 on (amfl.crossing_arms)")
     parser.add_argument("--arm_reaches", type=int, nargs="+", default=[0],
-                        help="crossing_arm_reach to try with crossing arms on: pixels an arm must reach from the overlap")
+                        help="crossing_arm_reach to try with crossing arms on (pixels an arm reaches from the overlap)")
     parser.add_argument("--h5", type=Path, default=None, help="rebuilt Pommier dataset (default: the cache of amfl.data build)")
     parser.add_argument("--adir", type=Path, default=None, help="ADIR metaphase folder (default $AMFL_ADIR or the shared data)")
     parser.add_argument("--save_to", type=Path, default=None, help="with one value of each setting: copy the model folder here with them")

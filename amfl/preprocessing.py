@@ -224,7 +224,8 @@ class Preprocessor:
         kept = drop_small_parts_batch(labels, steps.min_part_share)
         merged = merge_stray_overlaps_batch(kept, images, steps.stray_overlap_tests)
         renamed = rename_cut_pieces_batch(merged, steps.cut_piece_share)
-        return apply_naming(name_straight_through_batch(renamed, steps.crossing_arms, steps.crossing_arm_reach), steps.naming)
+        straight = name_straight_through_batch(renamed, steps.crossing_arms, steps.crossing_arm_reach)
+        return apply_naming(straight, steps.naming)
 
     def without_crop_steps(self) -> Preprocessor:
         """The output steps of a whole field of many parts: those that assume a crop of one pair

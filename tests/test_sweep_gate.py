@@ -154,7 +154,8 @@ def test_the_gate_row_is_told_apart_by_its_crossing_arms_and_older_tables_ran_wi
 
 
 def test_the_gate_row_is_told_apart_by_its_arm_reach(tmp_path, capsys):
-    reaches = write(tmp_path / "reaches.md", [row(0.1, 0.5, GATE, 1, 0), row(0.1, 0.5, (95, 92, 3, 70, 84, 69, 76), 1, 3)])
+    better = (95, 92, 3, 70, 84, 69, 76)
+    reaches = write(tmp_path / "reaches.md", [row(0.1, 0.5, GATE, 1, 0), row(0.1, 0.5, better, 1, 3)])
     assert gate_row(read_sweep(reaches), 0.1, 0.5, crossing_arms=1, arm_reach=3).measures["Pommier Dice"] == 95
     assert main([str(reaches), "--gate", str(reaches), "--gate_shares", "0.1", "0.5", "--gate_crossing_arms", "1",
                  "--gate_arm_reach", "3", "--ties_pass"]) == 0
