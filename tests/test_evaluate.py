@@ -59,6 +59,8 @@ def test_evaluate_writes_every_table_and_figure(tmp_path, tiny_models, training_
 
 def test_card_flag_lists_the_test_split_and_every_kind_of_real_pair(tmp_path, tiny_models, training_h5):
     out = tmp_path / "results"
+    saved = Preprocessor(naming="area", crossing_arms=True, crossing_arm_reach=3)
+    saved.save(tiny_models[0])
     arguments = [str(tiny_models[0]), "--h5", str(training_h5), "--out", str(out), "--max_samples", "8",
                  "--timing_runs", "2", "--real_pairs", "validation", "--card"]
     assert main(arguments) == 0
@@ -77,6 +79,9 @@ def test_card_flag_lists_the_test_split_and_every_kind_of_real_pair(tmp_path, ti
         pytest.approx(row["dice"], abs=1e-4) for row in real_rows
     ]
     assert "python -m amfl.evaluate " + " ".join(arguments) in card
+    steps = card.split("## Preprocessing and output steps")[1]
+    assert "| `crossing_arm_reach` | `3` |" in steps and "| `naming` | `area` |" in steps
+    assert steps.count("\n| `") == len(saved.to_dict())
     assert (out / "real_failures_with-gan.png").stat().st_size > 1000
     assert "Not evaluated yet" in (tiny_models[1] / "README.md").read_text()  # not passed: untouched
 
