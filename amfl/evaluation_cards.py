@@ -6,6 +6,7 @@ Hub sees which steps make those numbers, not the network alone)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +35,9 @@ def card_evaluations(
 
 
 def preprocessing_section(preprocessor: Preprocessor) -> str:
-    """A card section with every setting of ``preprocessor``, the way in and the way out."""
-    rows = [[f"`{name}`", f"`{value}`"] for name, value in preprocessor.to_dict().items()]
+    """A card section with every setting of ``preprocessor``, the way in and the way out, each
+    value as ``preprocessor_config.json`` writes it."""
+    rows = [[f"`{name}`", f"`{json.dumps(value)}`"] for name, value in preprocessor.to_dict().items()]
     return (
         "## Preprocessing and output steps\n\n"
         f"`amfl` applies these, saved in `{PREPROCESSOR_FILE}`, around the network "

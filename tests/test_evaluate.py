@@ -80,7 +80,8 @@ def test_card_flag_lists_the_test_split_and_every_kind_of_real_pair(tmp_path, ti
     ]
     assert "python -m amfl.evaluate " + " ".join(arguments) in card
     steps = card.split("## Preprocessing and output steps")[1]
-    assert "| `crossing_arm_reach` | `3` |" in steps and "| `naming` | `area` |" in steps
+    assert "| `crossing_arm_reach` | `3` |" in steps and '| `naming` | `"area"` |' in steps
+    assert "| `crossing_arms` | `true` |" in steps
     assert steps.count("\n| `") == len(saved.to_dict())
     assert (out / "real_failures_with-gan.png").stat().st_size > 1000
     assert "Not evaluated yet" in (tiny_models[1] / "README.md").read_text()  # not passed: untouched
