@@ -161,6 +161,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--brightnesses must be from 0 to 10; got {args.brightnesses}")
     if any(reach < 0 for reach in args.arm_reaches):
         parser.error(f"--arm_reaches must be 0 or more pixels; got {args.arm_reaches}")
+    if args.arm_reaches != [0] and 1 not in args.crossing_arms:
+        parser.error("--arm_reaches applies only to the crossing-arms step; add --crossing_arms 1 (or 0 1)")
     for name in ("part_shares", "piece_shares"):
         if not all(0 <= share <= 1 for share in getattr(args, name)):
             parser.error(f"--{name} must be from 0 to 1; got {getattr(args, name)}")

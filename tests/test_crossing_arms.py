@@ -157,6 +157,8 @@ def test_the_sweep_scores_the_step_off_and_on_and_saves_only_one_choice(tmp_path
     assert [(output.crossing_arms, output.crossing_arm_reach) for output in grid] == [(False, 0), (True, 0), (True, 4)]
     assert [row["arm reach"] for row in sweep_rows(grid, outputs)] == [0, 0, 4]
     for wrong_args in (["--crossing_arms", "2"], ["--crossing_arms", "0", "1", "--save_to", str(tmp_path / "copy")],
-                       ["--arm_reaches", "-1"], ["--arm_reaches", "0", "4", "--save_to", str(tmp_path / "copy")]):
+                       ["--arm_reaches", "-1"], ["--crossing_arms", "1", "--arm_reaches", "0", "4", "--save_to", str(tmp_path / "copy")],
+                       ["--arm_reaches", "3"]):
         with pytest.raises(SystemExit):
             parse_args(wrong_args)
+    assert parse_args(["--crossing_arms", "0", "1", "--arm_reaches", "3"]).arm_reaches == [3]
