@@ -7,7 +7,8 @@ settings to try (``min_overlap_pixels`` from ``--sizes``, ``min_overlap_border_s
 ``--shares``, ``min_overlap_brightness`` from ``--brightnesses``, ``min_part_share`` of
 :mod:`amfl.pair_parts` from ``--part_shares``, ``cut_piece_share`` of :mod:`amfl.piece_names`
 from ``--piece_shares``, ``crossing_arms`` of :mod:`amfl.crossing_arms` from ``--crossing_arms``,
-0 or 1, and with it on ``crossing_arm_reach`` from ``--arm_reaches``) is then applied to its raw
+0 or 1, and with it on ``crossing_arm_reach`` from ``--arm_reaches``, ``min_chromosome_pixels`` of
+:mod:`amfl.covered_chromosomes` from ``--chromosome_pixels``) is then applied to its raw
 labels, followed by the model's naming, and scored: Pommier Dice, IoU and Hausdorff in the
 network's 128 x 128 frame, as ``amfl.evaluate`` scores the test, and the real pairs' mean Dice
 per kind and input. Test pairs are never read.
@@ -67,19 +68,21 @@ def settings_grid(
     output: Preprocessor, sizes: Sequence[int], shares: Sequence[float], brightnesses: Sequence[float],
     part_shares: Sequence[float] = (0.0,), piece_shares: Sequence[float] = (0.0,),
     crossing_arms: Sequence[bool] = (False,), arm_reaches: Sequence[int] = (0,),
+    chromosome_pixels: Sequence[int] = (0,),
 ) -> list[Preprocessor]:
     """``output`` with every combination of the three stray-overlap settings, the small-part
-    share, the cut-piece share and the crossing-arms step, the step on at each arm reach (off,
-    the reach does nothing and is 0)."""
+    share, the cut-piece share, the crossing-arms step (on at each arm reach; off, the reach does
+    nothing and is 0) and the covered chromosomes' size."""
     arm_steps = [(arms, reach) for arms in dict.fromkeys(crossing_arms)
                  for reach in (arm_reaches if arms else (0,))]
     return [
         dataclasses.replace(
             output, min_overlap_pixels=size, min_overlap_border_share=share, min_overlap_brightness=brightness,
             min_part_share=part_share, cut_piece_share=piece_share, crossing_arms=arms, crossing_arm_reach=reach,
+            min_chromosome_pixels=covered,
         )
-        for size, share, brightness, part_share, piece_share, (arms, reach)
-        in itertools.product(sizes, shares, brightnesses, part_shares, piece_shares, arm_steps)
+        for size, share, brightness, part_share, piece_share, (arms, reach), covered
+        in itertools.product(sizes, shares, brightnesses, part_shares, piece_shares, arm_steps, chromosome_pixels)
     ]
 
 
@@ -103,7 +106,8 @@ def sweep_rows(grid: Sequence[Preprocessor], outputs: NetworkOutputs) -> list[di
         pommier = output.finish(outputs.pommier_labels, outputs.pommier_images)
         means = score_batch(output.pad_labels(pommier), output.pad_labels(outputs.pommier_truths)).means
         settings = (output.min_overlap_pixels, output.min_overlap_border_share, output.min_overlap_brightness,
-                    output.min_part_share, output.cut_piece_share, int(output.crossing_arms), output.crossing_arm_reach)
+                    output.min_part_share, output.cut_piece_share, int(output.crossing_arms), output.crossing_arm_reach,
+                    output.min_chromosome_pixels)
         row: dict[str, object] = {
             **dict(zip(SETTING_COLUMNS, settings, strict=True)),
             "Pommier Dice": means["dice"],
@@ -147,6 +151,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="crossing_arms to try: 0 off, 1 on (amfl.crossing_arms)")
     parser.add_argument("--arm_reaches", type=int, nargs="+", default=[0],
                         help="crossing_arm_reach to try with crossing arms on (pixels an arm reaches from the overlap)")
+    parser.add_argument("--chromosome_pixels", type=int, nargs="+", default=[0],
+                        help="min_chromosome_pixels to try (a chromosome this small in a cluster with overlap "
+                             "becomes overlap; amfl.covered_chromosomes)")
     parser.add_argument("--h5", type=Path, default=None, help="rebuilt Pommier dataset (default: the cache of amfl.data build)")
     parser.add_argument("--adir", type=Path, default=None, help="ADIR metaphase folder (default $AMFL_ADIR or the shared data)")
     parser.add_argument("--save_to", type=Path, default=None, help="with one value of each setting: copy the model folder here with them")
@@ -159,18 +166,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--shares must be from 0 to 0.5; got {args.shares}")
     if not all(0 <= brightness <= 10 for brightness in args.brightnesses):
         parser.error(f"--brightnesses must be from 0 to 10; got {args.brightnesses}")
-    if any(reach < 0 for reach in args.arm_reaches):
-        parser.error(f"--arm_reaches must be 0 or more pixels; got {args.arm_reaches}")
+    for name in ("arm_reaches", "chromosome_pixels"):
+        if any(pixels < 0 for pixels in getattr(args, name)):
+            parser.error(f"--{name} must be 0 or more pixels; got {getattr(args, name)}")
     if args.arm_reaches != [0] and 1 not in args.crossing_arms:
         parser.error("--arm_reaches applies only to the crossing-arms step; add --crossing_arms 1 (or 0 1)")
     for name in ("part_shares", "piece_shares"):
         if not all(0 <= share <= 1 for share in getattr(args, name)):
             parser.error(f"--{name} must be from 0 to 1; got {getattr(args, name)}")
     swept = (args.sizes, args.shares, args.brightnesses, args.part_shares, args.piece_shares, args.crossing_arms,
-             args.arm_reaches)
+             args.arm_reaches, args.chromosome_pixels)
     if args.save_to is not None and any(len(values) != 1 for values in swept):
         parser.error("--save_to takes exactly one value of --sizes, --shares, --brightnesses, --part_shares, "
-                     "--piece_shares, --crossing_arms and --arm_reaches, the ones chosen")
+                     "--piece_shares, --crossing_arms, --arm_reaches and --chromosome_pixels, the ones chosen")
     if args.save_to is not None and not Path(args.model).is_dir():
         parser.error(f"--save_to copies a local model folder; {args.model} is not one")
     if args.save_to is not None and args.save_to.exists():
@@ -197,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         {source: seen_images(output, [getattr(pair, source) for pair in real_pairs]) for source in REAL_INPUTS},
     )
     grid = settings_grid(output, args.sizes, args.shares, args.brightnesses, args.part_shares, args.piece_shares,
-                         [bool(arms) for arms in args.crossing_arms], args.arm_reaches)
+                         [bool(arms) for arms in args.crossing_arms], args.arm_reaches, args.chromosome_pixels)
     table = sweep_table(sweep_rows(grid, outputs))
     show_and_save(table, args.out)
     if args.save_to is not None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from amfl.covered_chromosomes import merge_covered_chromosomes_batch
 from amfl.crossing_arms import name_straight_through_batch
 from amfl.naming import NAMINGS, apply_naming
 from amfl.pair_parts import drop_small_parts_batch
@@ -123,6 +124,9 @@ class Preprocessor:
         crossing_arm_reach: with ``crossing_arms``, a piece beside the overlap is an arm only if
             its farthest pixel lies this many pixels or more from the overlap, so slivers along
             a painted overlap part that is no crossing are no arms; 0 takes every piece.
+        min_chromosome_pixels: last, in a cluster with overlap, chromosome 1 or 2 with fewer
+            pixels than this is taken to lie wholly under its partner and becomes overlap
+            (:mod:`amfl.covered_chromosomes`); 0 leaves it.
     """
 
     background: str = "border_median"
@@ -139,6 +143,7 @@ class Preprocessor:
     cut_piece_share: float = 0.0
     crossing_arms: bool = False
     crossing_arm_reach: int = 0
+    min_chromosome_pixels: int = 0
 
     def __post_init__(self) -> None:
         settings = (("background", BACKGROUNDS), ("polarity", POLARITIES), ("scaling", SCALINGS), ("naming", NAMINGS))
@@ -146,7 +151,7 @@ class Preprocessor:
             if getattr(self, name) not in choices:
                 raise ValueError(f"preprocessor {name} must be one of {choices}; got {getattr(self, name)!r}")
         for name, least in (("minimum_size", 1), ("size_divisor", 1), ("min_overlap_pixels", 0),
-                             ("crossing_arm_reach", 0)):
+                             ("crossing_arm_reach", 0), ("min_chromosome_pixels", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"preprocessor {name} must be a whole number of pixels >= {least}; got {value!r}")
@@ -217,21 +222,23 @@ class Preprocessor:
     def finish(self, labels: np.ndarray, images: np.ndarray, whole_field: bool = False) -> np.ndarray:
         """The network's label maps (..., H, W) as the model's output, given the images
         (..., H, W) it saw (:meth:`Prepared.unpadded`): small parts dropped, stray overlap parts
-        merged, cut-off pieces renamed, crossing arms named straight through, then named (the
-        steps on the way out, the same in the app and in scoring); a ``whole_field`` of many
-        parts skips :meth:`without_crop_steps`'s."""
+        merged, cut-off pieces renamed, crossing arms named straight through, chromosomes of a few
+        pixels given to the overlap, then named (the steps on the way out, the same in the app
+        and in scoring); a ``whole_field`` of many parts skips :meth:`without_crop_steps`'s."""
         steps = self.without_crop_steps() if whole_field else self
         kept = drop_small_parts_batch(labels, steps.min_part_share)
         merged = merge_stray_overlaps_batch(kept, images, steps.stray_overlap_tests)
         renamed = rename_cut_pieces_batch(merged, steps.cut_piece_share)
         straight = name_straight_through_batch(renamed, steps.crossing_arms, steps.crossing_arm_reach)
-        return apply_naming(straight, steps.naming)
+        covered = merge_covered_chromosomes_batch(straight, steps.min_chromosome_pixels)
+        return apply_naming(covered, steps.naming)
 
     def without_crop_steps(self) -> Preprocessor:
         """The output steps of a whole field of many parts: those that assume a crop of one pair
-        (small parts dropped, cut pieces and crossing arms renamed) off, the rest as saved."""
+        (small parts dropped, cut pieces and crossing arms renamed, covered chromosomes merged)
+        off, the rest as saved."""
         return dataclasses.replace(self, min_part_share=0.0, cut_piece_share=0.0, crossing_arms=False,
-                                   crossing_arm_reach=0)
+                                   crossing_arm_reach=0, min_chromosome_pixels=0)
 
     def without_output_steps(self, naming: str | None = None) -> Preprocessor:
         """This preprocessing with every step on the way out off but the naming (``naming``

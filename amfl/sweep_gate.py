@@ -7,8 +7,8 @@ beats the gate on every measure: a higher Dice or IoU, a lower Hausdorff; a tie 
 With ``--ties_pass`` a tie passes, and a row qualifies when it is no worse on every measure and
 better on at least one: the terms for the default's own weights under other output steps,
 which leave the sets they cannot touch exactly as they were. The gate is one row of a sweep of
-the bundled default, found by its part and piece shares, whether it names crossing arms and
-their reach.
+the bundled default, found by its part and piece shares, whether it names crossing arms, their
+reach and its covered chromosomes' size.
 Qualifiers are ranked by the mean of the real sets' Dice (the rules' choice), the other rows by
 how many measures they lose, then by that mean::
 
@@ -28,9 +28,11 @@ from amfl.markdown import markdown_table, show_and_save
 
 #: The settings columns of a sweep, in its order (``amfl.overlap_sweep`` writes them); every other column is a measure.
 SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "min part share", "cut piece share",
-                   "crossing arms", "arm reach")
+                   "crossing arms", "arm reach", "min chromosome pixels")
 #: Settings added after the first sweeps were written, and the value the older tables ran with.
-ADDED_SETTINGS = {"crossing arms": 0.0, "arm reach": 0.0}
+ADDED_SETTINGS = {"crossing arms": 0.0, "arm reach": 0.0, "min chromosome pixels": 0.0}
+#: The settings that find the gate's row in a sweep of the default, in ``gate_row``'s order.
+GATE_SETTINGS = ("min part share", "cut piece share", "crossing arms", "arm reach", "min chromosome pixels")
 #: The settings that tell the default's rows apart, and their short names in the report.
 SHARE_COLUMNS = {"min part share": "part share", "cut piece share": "piece share"}
 #: Measures where lower is better; every other measure is better higher.
@@ -125,18 +127,21 @@ def lost_measures(row: SweepRow, gate: SweepRow, ties_pass: bool = False) -> lis
 
 def gate_row(
     rows: Sequence[SweepRow], part_share: float, piece_share: float, crossing_arms: float = 0.0, arm_reach: float = 0.0,
+    chromosome_pixels: float = 0.0,
 ) -> SweepRow:
-    """The one row of ``rows`` at the default's part and piece shares, crossing arms and arm reach."""
-    def arm_settings(row: SweepRow) -> tuple[float, float]:
-        return row.settings["crossing arms"], row.settings["arm reach"]
+    """The one row of ``rows`` at the default's :data:`GATE_SETTINGS`: part and piece shares,
+    crossing arms, arm reach and min chromosome pixels."""
+    wanted = (part_share, piece_share, crossing_arms, arm_reach, chromosome_pixels)
 
-    found = [row for row in rows
-             if row.shares() == (part_share, piece_share) and arm_settings(row) == (crossing_arms, arm_reach)]
+    def gate_settings(row: SweepRow) -> tuple[float, ...]:
+        return tuple(row.settings[name] for name in GATE_SETTINGS)
+
+    found = [row for row in rows if gate_settings(row) == wanted]
     if len(found) != 1:
-        seen = sorted({(*row.shares(), *arm_settings(row)) for row in rows})
-        raise SweepError(f"the gate file has {len(found)} rows at part share {part_share}, piece share "
-                         f"{piece_share}, crossing arms {crossing_arms:g} and arm reach {arm_reach:g}, not one; "
-                         f"its (part, piece, arms, reach) settings: {seen}")
+        described = ", ".join(f"{name} {value:g}" for name, value in zip(GATE_SETTINGS, wanted, strict=True))
+        seen = sorted({gate_settings(row) for row in rows})
+        raise SweepError(f"the gate file has {len(found)} rows at {described}, not one; "
+                         f"its ({', '.join(GATE_SETTINGS)}) settings: {seen}")
     return found[0]
 
 
@@ -218,6 +223,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the gate's row: whether it names crossing arms (default 0, as sweeps before stop 54)")
     parser.add_argument("--gate_arm_reach", type=int, default=0,
                         help="the gate's row: its crossing arm reach (default 0, as sweeps before stop 55)")
+    parser.add_argument("--gate_chromosome_pixels", type=int, default=0,
+                        help="the gate's row: its min chromosome pixels (default 0, as sweeps before stop 56)")
     parser.add_argument("--ties_pass", action="store_true",
                         help="a tie passes: a row qualifies when no worse on every measure and better on one")
     parser.add_argument("--nearest", type=int, default=5, help="how many non-qualifying rows to list (default 5)")
@@ -231,7 +238,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        gate = gate_row(read_sweep(args.gate), *args.gate_shares, args.gate_crossing_arms, args.gate_arm_reach)
+        gate = gate_row(read_sweep(args.gate), *args.gate_shares, args.gate_crossing_arms, args.gate_arm_reach,
+                        args.gate_chromosome_pixels)
         result = tally([row for path in args.sweeps for row in read_sweep(path)], gate, args.ties_pass)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -13,16 +13,19 @@ GATE = (94.7, 91.7, 3.2, 68.0, 82.0, 69.0, 76.0)
 
 def row(
     part: float, piece: float, measures: tuple[float, ...], arms: int | None = None, reach: int | None = None,
+    covered: int | None = None,
 ) -> dict[str, object]:
-    """One sweep row as ``amfl.overlap_sweep.sweep_rows`` builds it; without ``arms`` or
-    ``reach``, as the sweeps written before the crossing-arms step or its reach, which have no
-    such column."""
+    """One sweep row as ``amfl.overlap_sweep.sweep_rows`` builds it; without ``arms``, ``reach``
+    or ``covered``, as the sweeps written before the crossing-arms step, its reach or the
+    covered chromosomes, which have no such column."""
     settings = {"min overlap pixels": 0, "min border share": 0.0, "min brightness": 1.0, "min part share": part,
                 "cut piece share": piece}
     if arms is not None:
         settings["crossing arms"] = arms
     if reach is not None:
         settings["arm reach"] = reach
+    if covered is not None:
+        settings["min chromosome pixels"] = covered
     return {**settings, **dict(zip(MEASURES, measures, strict=True))}
 
 
@@ -85,8 +88,9 @@ def test_a_gate_missing_from_its_file_names_the_shares_it_has(tmp_path, gate_fil
     sweep = write(tmp_path / "candidate.md", [row(0, 0, GATE)])
     assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.2", "0.5"]) == 2
     error = capsys.readouterr().err
-    assert "0 rows at part share 0.2, piece share 0.5, crossing arms 0 and arm reach 0" in error
-    assert "(0.35, 0.5, 0.0, 0.0)" in error
+    assert ("0 rows at min part share 0.2, cut piece share 0.5, crossing arms 0, arm reach 0, "
+            "min chromosome pixels 0") in error
+    assert "(0.35, 0.5, 0.0, 0.0, 0.0)" in error
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -162,4 +166,17 @@ def test_the_gate_row_is_told_apart_by_its_arm_reach(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("0 of 2 rows qualify")
     assert main([str(reaches), "--gate", str(reaches), "--gate_shares", "0.1", "0.5", "--gate_crossing_arms", "1",
                  "--gate_arm_reach", "5"]) == 2
-    assert "0 rows at part share 0.1, piece share 0.5, crossing arms 1 and arm reach 5" in capsys.readouterr().err
+    assert "0 rows at min part share 0.1, cut piece share 0.5, crossing arms 1, arm reach 5" in capsys.readouterr().err
+
+
+def test_the_gate_row_is_told_apart_by_its_min_chromosome_pixels(tmp_path, gate_file, capsys):
+    assert read_sweep(gate_file)[0].settings["min chromosome pixels"] == 0
+    better = (95, 92, 3, 70, 84, 69, 76)
+    sizes = write(tmp_path / "sizes.md", [row(0.1, 0.5, GATE, 1, 3, 0), row(0.1, 0.5, better, 1, 3, 5)])
+    assert gate_row(read_sweep(sizes), 0.1, 0.5, 1, 3).measures["Pommier Dice"] == 94.7
+    assert gate_row(read_sweep(sizes), 0.1, 0.5, 1, 3, chromosome_pixels=5).measures["Pommier Dice"] == 95
+    assert main([str(sizes), "--gate", str(sizes), "--gate_shares", "0.1", "0.5", "--gate_crossing_arms", "1",
+                 "--gate_arm_reach", "3", "--gate_chromosome_pixels", "5", "--ties_pass"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("0 of 2 rows qualify")
+    assert "| sweep | min chromosome pixels | part share | piece share |" in printed
