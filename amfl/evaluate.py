@@ -50,7 +50,8 @@ from amfl.metrics import METRIC_NAMES, BatchScores, score_batch
 from amfl.models import MODELS, NestedUNet, create_model
 from amfl.models.precision import PRECISIONS, in_precision
 from amfl.preprocessing import Preprocessor, centred_padding
-from amfl.evaluation_cards import card_evaluations, write_card
+from amfl.evaluation_cards import card_evaluations
+from amfl.hub import write_model_card
 from amfl.real_scoring import RealPredictions, floor_predictions, predict_real_pairs, score_predictions
 from amfl.scoring import predict_labels
 from amfl.segmentation import Segmenter
@@ -333,7 +334,7 @@ def evaluate_models(
     if card:
         for result in results:
             rows = [row for row in real_rows if row.model == result.name]
-            written.append(write_card(result.folder, card_evaluations(result.scores.summary(), rows, command, real_split)))
+            written.append(write_model_card(result.folder, card_evaluations(result.scores.summary(), rows, command, real_split)))
     if real_rows:
         header = ["Model", "Pairs", "Input", "Images", *(HEADERS[name] for name in METRIC_NAMES)]
         table = [[row.model, row.kind, row.input, str(row.images), *_scores(row.means)] for row in real_rows]

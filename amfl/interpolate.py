@@ -68,8 +68,7 @@ def write_interpolations(start: Path, tuned: list[Path], weights: list[float], o
     folders = []
     for weight, model in zip(weights, models, strict=True):
         folder = weight_folder(out, weight)
-        model.save_pretrained(folder)
-        preprocessor.save(folder)
+        amfl.hub.save_model_folder(model, folder, preprocessor)
         source = {"start": str(start), "tuned": [str(path) for path in tuned], "weight": weight}
         (folder / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
         folders.append(folder)

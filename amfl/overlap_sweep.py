@@ -130,11 +130,15 @@ def sweep_table(rows: Sequence[dict[str, object]]) -> str:
 
 
 def save_with_settings(model: Path, chosen: Preprocessor, target: Path) -> Path:
-    """A copy of the model folder ``model`` with ``chosen`` as its saved preprocessor."""
+    """A copy of the model folder ``model`` with ``chosen`` as its saved preprocessor, and a card
+    that lists ``chosen`` and no scores: those of the copied card were measured through other
+    output steps."""
     if target.exists():
         raise FileExistsError(f"{target} already exists; choose a new folder for --save_to")
     shutil.copytree(model, target)
-    return chosen.save(target)
+    saved = chosen.save(target)
+    amfl.hub.write_model_card(target)
+    return saved
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -189,3 +189,20 @@ def test_card_carries_the_measured_metrics_and_command(tmp_path):
 def test_card_refuses_scores_without_provenance_or_with_bad_values(scores, message):
     with pytest.raises(ValueError, match=message):
         CardEvaluation(**scores)
+
+
+def test_a_saved_model_folders_card_lists_its_preprocessing_and_is_rewritten_when_it_changes(tmp_path):
+    model = create_model("amfl-small", base_width=4)
+    evaluations = [CardEvaluation("me/chromosomes", {"dice": 91.25}, "python x.py")]
+    folder = amfl.hub.save_model_folder(model, tmp_path / "model", Preprocessor(cut_piece_share=0.5), evaluations)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "README.md", "config.json", "model.safetensors", PREPROCESSOR_FILE]
+    text = (folder / "README.md").read_text()
+    assert "| me/chromosomes, test | 91.2500 |" in text
+    assert text.index("## Evaluation") < text.index("## Preprocessing and output steps")
+    assert "| `cut_piece_share` | `0.5` |" in text and "| `crossing_arms` | `false` |" in text
+    Preprocessor(crossing_arms=True).save(folder)
+    amfl.hub.write_model_card(folder)
+    rewritten = (folder / "README.md").read_text()
+    assert "| `cut_piece_share` | `0.0` |" in rewritten and "| `crossing_arms` | `true` |" in rewritten
+    assert "91.2500" not in rewritten and "Not evaluated yet" in rewritten

@@ -55,6 +55,7 @@ def test_a_validated_sweep_writes_loadable_folders_scores_them_and_chooses(tmp_p
     for row in record["scores"]:
         folder = weight_folder(out, row["weight"])
         assert json.loads((folder / SOURCE_FILE).read_text())["weight"] == row["weight"]
+        assert "## Preprocessing and output steps" in (folder / "README.md").read_text()
         assert row["dice"]["validation"] == pytest.approx(validation_dice(folder, config), abs=1e-6)
     rows = [WeightScore(row["weight"], row["folder"], row["dice"]) for row in record["scores"]]
     assert record["chosen_weight"] == choose(rows).weight

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import amfl.hub
+from amfl.hub import CardEvaluation
 from amfl.models import create_model
 from amfl.naming import FIRST, OVERLAP, SECOND
 from amfl.overlap_sweep import NetworkOutputs, parse_args, save_with_settings, settings_grid, sweep_rows
@@ -149,15 +151,17 @@ def test_the_sweep_scores_pommier_in_the_network_frame_like_the_test():
 
 def test_the_sweep_saves_a_copy_with_the_chosen_settings_and_refuses_to_overwrite(tmp_path):
     model = create_model("amfl-small", base_width=4)
-    model.save_pretrained(tmp_path / "model")
     output = Preprocessor.for_model(model, naming="area")
-    output.save(tmp_path / "model")
+    scores = [CardEvaluation("me/chromosomes", {"dice": 91.25}, "python x.py")]
+    amfl.hub.save_model_folder(model, tmp_path / "model", output, scores)
     chosen = settings_grid(output, [7], [0.2], [1.1])[0]
     saved = save_with_settings(tmp_path / "model", chosen, tmp_path / "copy")
     expected = dataclasses.replace(Preprocessor.read(tmp_path / "model" / PREPROCESSOR_FILE),
                                    min_overlap_pixels=7, min_overlap_border_share=0.2, min_overlap_brightness=1.1)
     assert Preprocessor.read(saved) == expected
     assert (tmp_path / "copy" / "model.safetensors").read_bytes() == (tmp_path / "model" / "model.safetensors").read_bytes()
+    card = (tmp_path / "copy" / "README.md").read_text()  # the copied scores were measured through other steps
+    assert "| `min_overlap_pixels` | `7` |" in card and "91.2500" not in card and "Not evaluated yet" in card
     with pytest.raises(FileExistsError, match="already exists"):
         save_with_settings(tmp_path / "model", chosen, tmp_path / "copy")
     for wrong in (["--sizes", "5", "10", "--save_to", str(tmp_path / "other")],

@@ -92,6 +92,7 @@ def test_tiny_run_leaves_a_loadable_model_and_the_eight_metrics(tmp_path, traini
     assert model.base_width == 4
     card = (result.model_dir / "README.md").read_text()
     assert "python train_accelerate.py --tiny" in card and f"{metrics['metrics']['dice']:.4f}" in card
+    assert "## Preprocessing and output steps" in card and '| `background` | `"border_median"` |' in card
     assert json.loads((result.model_dir / "training_config.json").read_text())["epochs"] == 2
     assert "\n300 greyscale images" in (tmp_path / "dataset_card" / "README.md").read_text()  # measured counts
     assert len(complete_checkpoints(tmp_path)) == 2

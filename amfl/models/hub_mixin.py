@@ -77,11 +77,13 @@ class AmflHubMixin(PyTorchModelHubMixin):
             save_directory, config=config, model_card_kwargs=model_card_kwargs, **kwargs
         )
 
-    def generate_model_card(self, *, evaluations: Sequence["CardEvaluation"] = (), license: str = "mit") -> ModelCard:
+    def generate_model_card(
+        self, *, evaluations: Sequence["CardEvaluation"] = (), license: str = "mit", extra_sections: Sequence[str] = (),
+    ) -> ModelCard:
         """The card for these weights; see :func:`render_model_card` for the arguments."""
         return render_model_card(
             self.hub_config, summary=self.card_summary, evaluations=evaluations, license=license,
-            input_divisor=getattr(self, "input_divisor", None),
+            input_divisor=getattr(self, "input_divisor", None), extra_sections=extra_sections,
         )
 
     @classmethod
@@ -230,6 +232,7 @@ def render_model_card(
     evaluations: Sequence[CardEvaluation] = (),
     license: str = "mit",
     input_divisor: int | None = None,
+    extra_sections: Sequence[str] = (),
 ) -> ModelCard:
     """A model card (YAML metadata + text) stating only what was measured.
 
@@ -240,6 +243,8 @@ def render_model_card(
             card says the model is not evaluated.
         license: SPDX-style license id of the weights.
         input_divisor: what image height and width must be a multiple of (segmentation models).
+        extra_sections: markdown sections appended after the evaluation, such as the saved
+            preprocessing the scores were measured through (``amfl.hub.preprocessing_section``).
     """
     architecture = config.get(ARCHITECTURE_KEY, "<missing>")
     arguments = {key: value for key, value in config.items() if key != ARCHITECTURE_KEY}
@@ -285,6 +290,7 @@ def render_model_card(
         "## Configuration\n\n"
         + markdown_table(("Argument", "Value"), [(key, str(value)) for key, value in config.items()]),
         _evaluation_section(evaluations),
+        *(section.strip("\n") for section in extra_sections),
     ]
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from amfl.data.card import DatasetFacts, write_dataset_card
 from amfl.data.export import HubPushError
-from amfl.hub import CardEvaluation
+from amfl.hub import CardEvaluation, save_model_folder
 from amfl.metrics import BatchScores
 from amfl.preprocessing import Preprocessor
 from amfl.training.config import TrainConfig
@@ -61,8 +61,7 @@ def save_model(
     given."""
     folder = model_dir(config) if folder is None else folder
     evaluations = [] if scores is None else [CardEvaluation(dataset_name(config), scores.summary(), command)]
-    generator.save_pretrained(folder, model_card_kwargs={"evaluations": evaluations})
-    preprocessor.save(folder)
+    save_model_folder(generator, folder, preprocessor, evaluations)
     config.save(folder)
     return folder
 
