@@ -18,7 +18,13 @@ validation samples that the protocol scores, in the network's 128 x 128 frame, a
   its truth's name (:func:`amfl.real_errors.name_pieces_by_truth`): what a model loses by
   splitting one chromosome between the two names;
 - how the per-pair Dice difference spreads: pairs that gain or lose more than 1 and 10 points,
-  and the share of the whole loss that the 1 % of pairs losing most carry.
+  and the share of the whole loss that the 1 % of pairs losing most carry;
+- the mean per-pair difference of Dice, IoU and Hausdorff, each with a 95 % interval from
+  resampling the pairs (:func:`amfl.case_bootstrap.case_bootstrap`, each pair its own case): how
+  far a sweep's Pommier gain could move on other pairs (stop 56's output step gained validation
+  Hausdorff and lost test Hausdorff, a handful of pairs each way; ``results/real-image/README.md``).
+  The pairs recombine the same 12 chromosomes of one cell, so they are not independent and the
+  interval is, if anything, too narrow.
 
 ``--pictures`` draws the pairs that lose most (image, truth, each model and its errors).
 Test pairs are never read.
@@ -33,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amfl.case_bootstrap import case_bootstrap
 from amfl.data.dataset import load_pairs
 from amfl.data.pairs import CLASS_NAMES
 from amfl.data.protocol import split_pairs
@@ -47,6 +54,8 @@ from amfl.segmentation import Segmenter, limit_threads
 
 #: Per-pair Dice changes counted in the spread table, in points.
 SPREAD_STEPS = (1.0, 10.0)
+#: The per-image scores whose mean differences get an interval: the three the sweeps gate on.
+GATED_SCORES = ("dice", "iou", "hausdorff")
 
 
 def framed_labels(segmenter: Segmenter, images: np.ndarray, progress: bool = False) -> np.ndarray:
@@ -114,6 +123,17 @@ def spread_row(differences: np.ndarray, steps: Sequence[float] = SPREAD_STEPS) -
     return row
 
 
+def difference_rows(scores: BatchScores, against: BatchScores, draws: int = 2000, seed: int = 0) -> list[dict[str, object]]:
+    """One row per score of :data:`GATED_SCORES`: the mean per-pair difference (``scores`` minus
+    ``against``) with its 95 % interval over ``draws`` resamplings of the pairs."""
+    rows = []
+    for name in GATED_SCORES:
+        differences = scores.per_image[name] - against.per_image[name]
+        interval = case_bootstrap(differences, np.arange(len(differences)).astype(str), draws, seed)
+        rows.append({"score": name, "difference": interval.mean, "95% low": interval.low, "95% high": interval.high})
+    return rows
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="space/model", help="model folder or Hub id (default space/model)")
@@ -122,10 +142,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
     parser.add_argument("--pictures", type=Path, default=None, help="draw the pairs that lose most to this PNG")
     parser.add_argument("--worst", type=int, default=8, help="pairs drawn with --pictures (default 8)")
+    parser.add_argument("--draws", type=int, default=2000, help="pair resamplings for the differences' intervals")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default $AMFL_THREADS or 1)")
     args = parser.parse_args(argv)
     if args.worst < 1:
         parser.error(f"--worst must be 1 or more; got {args.worst}")
+    if args.draws < 1:
+        parser.error(f"--draws must be 1 or more; got {args.draws}")
     if args.pictures is not None and args.pictures.suffix.lower() != ".png":
         parser.error(f"--pictures writes a PNG; got {args.pictures}")
     return args
@@ -157,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         + records_table(classes, digits=2)
         + "\n\nPixel outcomes, % of the truth's chromosome pixels\n\n" + records_table(outcomes, digits=2)
         + "\n\nPer-pair Dice difference (model minus against)\n\n" + records_table([spread_row(differences)], digits=2)
+        + "\n\nMean per-pair difference (model minus against), with its 95 % interval over resampled pairs\n\n"
+        + records_table(difference_rows(scores, against, args.draws), digits=3)
     )
     show_and_save(table, args.out)
     if args.pictures is not None:

@@ -10,7 +10,7 @@ import pytest
 
 from amfl.metrics import score_batch
 from amfl.naming import swap_names
-from amfl.pommier_errors import class_rows, main, missed_classes, outcome_rows, parse_args, spread_row
+from amfl.pommier_errors import class_rows, difference_rows, main, missed_classes, outcome_rows, parse_args, spread_row
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,9 +84,22 @@ def test_spread_row_counts_pairs_past_each_step_and_the_worst_share_of_the_loss(
     assert spread_row(np.zeros(3))["worst 1 % share of loss"] == 0.0
 
 
+def test_difference_rows_give_the_mean_gain_and_an_interval_that_reaches_zero_for_one_pair():
+    truths = np.concatenate([_truths()] * 10)
+    lost = truths.copy()
+    lost[0][lost[0] == 3] = 1  # one pair of 20 loses its overlap
+    rows = {row["score"]: row for row in difference_rows(score_batch(truths, truths), score_batch(lost, truths))}
+    hausdorff = rows["hausdorff"]
+    assert hausdorff["difference"] < 0 and rows["dice"]["difference"] > 0
+    assert hausdorff["95% low"] < hausdorff["difference"] < hausdorff["95% high"] == pytest.approx(0)
+    same = difference_rows(score_batch(lost, truths), score_batch(lost, truths))
+    assert all(row["difference"] == row["95% low"] == row["95% high"] == 0 for row in same)
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--against", "m", "--worst", "0"], "--worst must be 1 or more"),
     (["--against", "m", "--pictures", "worst.jpg"], "--pictures writes a PNG"),
+    (["--against", "m", "--draws", "0"], "--draws must be 1 or more"),
 ])
 def test_bad_options_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit):
@@ -117,6 +130,7 @@ def test_main_compares_the_bundled_model_with_itself_on_a_small_rebuild(training
     assert main(argv) == 0
     text = out.read_text()
     assert "| overlap |" in text and "worst 1 % share of loss" in text
-    spread = text.strip().splitlines()[-1].split("|")
+    spread = text.split("Per-pair Dice difference")[1].strip().splitlines()[-1].split("|")
     assert float(spread[2]) == 0.0  # the same model scores the same on every pair
+    assert "| hausdorff | 0.000 | 0.000 | 0.000 |" in text
     assert pictures.stat().st_size > 0
