@@ -1,13 +1,15 @@
-"""A chromosome that lies wholly under its partner: a few stray pixels of its name given to the overlap.
+"""A chromosome that lies wholly under its partner: a few stray pixels of its name become overlap.
 
 When the smaller chromosome of a pair lies entirely on the larger one, the truth has no pixel
 of its own name: its whole footprint is overlap. The network often still paints a speck of a
-few pixels with that name at the overlap's rim, and a class present in the prediction but absent from the truth scores a Dice of 0 and a
-Hausdorff of the frame's diagonal for that pair (:mod:`amfl.metrics`).
+few pixels with that name at the overlap's rim, and a class present in the prediction but
+absent from the truth scores a Dice of 0 and a Hausdorff of the frame's diagonal for that pair
+(:mod:`amfl.metrics`).
 ``Preprocessor.min_chromosome_pixels`` gives the overlap every pixel of a name that holds fewer
 than that many pixels in a cluster with overlap (8-connected); 0 leaves them. Clusters without
 overlap are left as they are: there the two names may be two touching chromosomes, one of them
-small. A large image, segmented in tiles, is a whole field whose clusters can hold several
+small. Stop 56 swept it on the default and found it does not carry from validation to test
+(``results/real-image/README.md``, rule 42). A large image, segmented in tiles, is a whole field whose clusters can hold several
 chromosomes of one name, and is left as it is.
 """
 
