@@ -9,8 +9,8 @@ absent from the truth scores a Dice of 0 and a Hausdorff of the frame's diagonal
 than that many pixels in a cluster with overlap (8-connected); 0 leaves them. Clusters without
 overlap are left as they are: there the two names may be two touching chromosomes, one of them
 small. Stop 56 swept it on the default and found it does not carry from validation to test
-(``results/real-image/README.md``, rule 42). A large image, segmented in tiles, is a whole field whose clusters can hold several
-chromosomes of one name, and is left as it is.
+(``results/real-image/README.md``, rule 42). A large image, segmented in tiles, is a whole
+field whose clusters can hold several chromosomes of one name, and is left as it is.
 """
 
 from __future__ import annotations
