@@ -58,11 +58,6 @@ class SweepRow:
         real = [value for name, value in self.measures.items() if name.startswith(REAL_PREFIXES)]
         return sum(real) / len(real)
 
-    def shares(self) -> tuple[float, float]:
-        """(min part share, cut piece share): the settings that tell the default's rows apart."""
-        part, piece = SHARE_COLUMNS
-        return self.settings[part], self.settings[piece]
-
 
 def read_sweep(path: Path) -> list[SweepRow]:
     """The rows of one sweep table written by ``amfl.overlap_sweep --out``."""

@@ -42,7 +42,7 @@ def test_only_the_name_that_is_small_in_its_own_cluster_is_merged():
     crossing[14:18, 14:18] = OVERLAP
     labels[:, 32:] = crossing
     merged = merge_covered_chromosomes(labels, 10)
-    np.testing.assert_array_equal(merged[:, 32:], crossing)  # 24 pixels of name 1 there: kept
+    np.testing.assert_array_equal(merged[:, 32:], crossing)  # 96 pixels of name 1 there: kept
     assert not (merged[:, :32] == FIRST).any()
 
 

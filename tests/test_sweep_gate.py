@@ -29,6 +29,11 @@ def row(
     return {**settings, **dict(zip(MEASURES, measures, strict=True))}
 
 
+def shares(swept) -> tuple[float, float]:
+    """(min part share, cut piece share) of a read sweep row."""
+    return swept.settings["min part share"], swept.settings["cut piece share"]
+
+
 def write(path, rows):
     path.write_text(sweep_table(rows) + "\n", encoding="utf-8")
     return path
@@ -50,8 +55,8 @@ def test_a_row_qualifies_only_when_it_beats_every_measure_and_lower_hausdorff_wi
         row(0, 0.3, two_lost),
     ])
     result = tally(read_sweep(sweep), gate_row(read_sweep(gate_file), 0.35, 0.5))
-    assert [item.shares() for item in result.qualifiers] == [(0, 0)]
-    lost = {item.shares(): names for item, names in result.others}
+    assert [shares(item) for item in result.qualifiers] == [(0, 0)]
+    lost = {shares(item): names for item, names in result.others}
     assert lost == {(0, 0.1): ["Pommier Hausdorff"], (0, 0.2): ["touching masked Dice"],
                     (0, 0.3): ["Pommier Dice", "Pommier IoU"]}
     assert result.losses == {"Pommier Dice": 1, "Pommier IoU": 1, "Pommier Hausdorff": 1, "overlapping raw Dice": 0,
@@ -61,7 +66,7 @@ def test_a_row_qualifies_only_when_it_beats_every_measure_and_lower_hausdorff_wi
                            "overlapping raw Dice": 70.0, "overlapping masked Dice": 85.0, "touching raw Dice": 72.0,
                            "touching masked Dice": 80.0}
     # the nearest first: one measure lost before two, then the higher real mean
-    assert [item.shares() for item, _ in result.others] == [(0, 0.1), (0, 0.2), (0, 0.3)]
+    assert [shares(item) for item, _ in result.others] == [(0, 0.1), (0, 0.2), (0, 0.3)]
 
 
 def test_qualifiers_are_ranked_by_the_mean_of_the_real_dice(tmp_path, gate_file):
@@ -69,7 +74,7 @@ def test_qualifiers_are_ranked_by_the_mean_of_the_real_dice(tmp_path, gate_file)
         row(0, 0, (99, 99, 1, 69, 83, 70, 77)), row(0, 0.5, (94.8, 91.8, 3.1, 75, 83, 70, 77)),
     ])
     result = tally(read_sweep(sweep), gate_row(read_sweep(gate_file), 0.35, 0.5))
-    assert [item.shares() for item in result.qualifiers] == [(0, 0.5), (0, 0)]
+    assert [shares(item) for item in result.qualifiers] == [(0, 0.5), (0, 0)]
     assert result.qualifiers[0].real_mean() == pytest.approx((75 + 83 + 70 + 77) / 4)
 
 
@@ -140,7 +145,7 @@ def test_with_ties_passing_a_row_qualifies_when_no_worse_anywhere_and_better_som
     strict = tally(read_sweep(sweep), gate)
     assert strict.qualifiers == []
     passing = tally(read_sweep(sweep), gate, ties_pass=True)
-    assert [(item.shares(), item.settings["crossing arms"]) for item in passing.qualifiers] == [((0.35, 0.5), 1)]
+    assert [(shares(item), item.settings["crossing arms"]) for item in passing.qualifiers] == [((0.35, 0.5), 1)]
     lost = {item.settings["min part share"]: names for item, names in passing.others}
     assert lost == {0.35: ["no measure beaten"], 0.1: ["touching raw Dice"]}
     assert main([str(sweep), "--gate", str(gate_file), "--gate_shares", "0.35", "0.5", "--ties_pass"]) == 0
