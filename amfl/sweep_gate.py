@@ -33,7 +33,7 @@ SETTING_COLUMNS = ("min overlap pixels", "min border share", "min brightness", "
 ADDED_SETTINGS = {"crossing arms": 0.0, "arm reach": 0.0, "min chromosome pixels": 0.0}
 #: The settings that find the gate's row in a sweep of the default, in ``gate_row``'s order.
 GATE_SETTINGS = ("min part share", "cut piece share", "crossing arms", "arm reach", "min chromosome pixels")
-#: The settings that tell the default's rows apart, and their short names in the report.
+#: The two shares, shown in every report whether they vary or not, and their short names there.
 SHARE_COLUMNS = {"min part share": "part share", "cut piece share": "piece share"}
 #: Measures where lower is better; every other measure is better higher.
 LOWER_IS_BETTER = "Hausdorff"
