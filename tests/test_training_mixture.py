@@ -83,6 +83,12 @@ def test_clean_pommier_marks_only_the_pommier_pairs(adir):
     assert marks[:POMMIER].all() and not marks[POMMIER:].any() and len(marks) > POMMIER
 
 
+def test_distil_pommier_marks_only_the_pommier_pairs(adir):
+    config = TrainConfig(real_repeats=REPEATS, pommier_train_count=POMMIER, init_from="start", distil_pommier=1.0)
+    marks = add_adir_sources(pommier_like(), config, progress=False).train.anchored
+    assert marks is not None and marks[:POMMIER].all() and not marks[POMMIER:].any() and len(marks) > POMMIER
+
+
 def test_without_clean_pommier_no_sample_is_marked(mixed):
     _, result, _ = mixed
     assert result.train.unaugmented is not None and not result.train.unaugmented.any()

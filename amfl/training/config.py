@@ -47,6 +47,7 @@ class TrainConfig:
     widen: bool = _option(False, "with --init_from and --base_width: widen the saved NestedUNet to --base_width so that it starts computing exactly what it computed (amfl.models.widening); the new channels then learn")
     discriminator_width: int = _option(64, "channels of the discriminator's first convolution")
     lambda_segmentation: float = _option(10.0, "weight of the segmentation loss beside the LSGAN term (eq. 7)")
+    distil_pommier: float = _option(0.0, "with --init_from and an ADIR source: add this weight times the divergence of the generator's output from the starting model's on the Pommier training pairs (amfl.losses.distillation), so that the real pairs move the network without moving its Pommier answers; 0: off")
     # How it is trained.
     epochs: int = _option(200, "most epochs to train")
     batch_size: int = _option(64, "images per step and process")
@@ -108,13 +109,16 @@ class TrainConfig:
         spec = MODELS.get(self.model.lower())
         if self.crop_size is not None and spec is not None and self.crop_size % spec.model_class.input_divisor:
             raise ValueError(f"crop_size {self.crop_size} is not a multiple of {spec.model_class.input_divisor}, which {self.model} needs")
-        for name in ("hold_pommier", "freeze_batchnorm", "widen"):
+        if self.distil_pommier < 0:
+            raise ValueError(f"distil_pommier must be 0 or more; got {self.distil_pommier}")
+        for name in ("hold_pommier", "freeze_batchnorm", "widen", "distil_pommier"):
             if getattr(self, name) and self.init_from is None:
                 raise ValueError(f"--{name} keeps something of the starting model; it needs --init_from (the model to fine-tune)")
         if self.widen and self.base_width is None:
             raise ValueError("--widen needs --base_width (the width to widen the starting model to)")
-        if self.clean_pommier and not (self.synthetic_count or self.synthetic_touching_count or self.real_repeats):
-            raise ValueError("--clean_pommier marks the Pommier pairs among ADIR ones; it needs --synthetic_count, --synthetic_touching_count or --real_repeats")
+        for name in ("clean_pommier", "distil_pommier"):
+            if getattr(self, name) and not (self.synthetic_count or self.synthetic_touching_count or self.real_repeats):
+                raise ValueError(f"--{name} marks the Pommier pairs among ADIR ones; it needs --synthetic_count, --synthetic_touching_count or --real_repeats")
         for name, what in (("touching_repeats", "more of the real touching pairs"), ("masked_repeats", "the real pairs masked"), ("masked_overlapping_repeats", "the real overlapping pairs masked")):
             if getattr(self, name) and not self.real_repeats:
                 raise ValueError(f"--{name} adds {what}; it needs --real_repeats (the real pairs themselves)")

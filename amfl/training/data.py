@@ -36,6 +36,10 @@ class SplitTensors:
     #: (N,) bool, or None for all False: samples that get no augmentation (a crop still
     #: applies), because they already look like their test split (``--clean_pommier``).
     unaugmented: Tensor | None = None
+    #: (N,) bool, or None when no sample is: samples on which the generator is held to its
+    #: starting model's output (``--distil_pommier``); the training set then yields this
+    #: mark as a third element of every sample.
+    anchored: Tensor | None = None
 
     @classmethod
     def from_pairs(cls, pairs: OverlapPairs, preprocessor: Preprocessor) -> SplitTensors:
@@ -127,6 +131,7 @@ class AugmentedSplit(Dataset):
     ``unaugmented`` get none of them. When any photometric one is chosen, every
     image is normalised again by ``preprocessor``, as inference would normalise it. With
     ``crop_size``, a random window of that side is cut last, from the normalised sample.
+    A split with ``anchored`` marks yields each sample's mark after its labels.
     """
 
     def __init__(self, split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor, crop_size: int | None = None) -> None:
@@ -147,7 +152,7 @@ class AugmentedSplit(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         image, labels = self.split.images[index], self.split.labels[index]
         clean = self.split.unaugmented is not None and bool(self.split.unaugmented[index])
         for name, augmentation in self.steps:
@@ -158,12 +163,16 @@ class AugmentedSplit(Dataset):
             image = torch.from_numpy(self.preprocessor.normalise(image.numpy()))
         if self.crop_size is not None:
             image, labels = random_crop(image, labels, self.crop_size)
-        return image.contiguous(), labels.contiguous()
+        sample = image.contiguous(), labels.contiguous()
+        return sample if self.split.anchored is None else (*sample, self.split.anchored[index])
 
 
 def training_set(split: SplitTensors, augmentations: list[str], preprocessor: Preprocessor, crop_size: int | None = None) -> Dataset:
+    """The samples a training loader draws: (image, labels), and the ``anchored`` mark when
+    the split has marks."""
     if not augmentations and crop_size is None:
-        return TensorDataset(split.images, split.labels)
+        marks = () if split.anchored is None else (split.anchored,)
+        return TensorDataset(split.images, split.labels, *marks)
     return AugmentedSplit(split, augmentations, preprocessor, crop_size)
 
 

@@ -119,6 +119,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     step = AdversarialStep(
         accelerator, generator, generator_optimizer, segmentation_loss, discriminator,
         discriminator_optimizer, config.lambda_segmentation, config.channels_last, config.pair_naming,
+        _teacher(config, accelerator) if config.distil_pommier else None, config.distil_pommier,
     )
 
     run_state = state.TrainerState()
@@ -206,8 +207,8 @@ def _train_epoch(
         loader, desc=f"epoch {epoch}/{config.epochs}", leave=False,
         disable=config.quiet or not accelerator.is_local_main_process,
     )
-    for images, labels in batches:
-        if tracker.add(step(images, labels)):
+    for images, labels, *anchored in batches:
+        if tracker.add(step(images, labels, *anchored)):
             batches.set_postfix(generator=f"{tracker.means['generator']:.4f}", refresh=False)
     return tracker.finish()
 
@@ -298,6 +299,14 @@ def _initialise_from(generator: nn.Module, source: str, widen: bool = False, see
         hint = " (a narrower NestedUNet can start a wider one with --widen)" if narrower and not widen else ""
         raise ValueError(f"--init_from {source} does not fit --model/--base_width: {'; '.join(misfits)}{hint}")
     generator.load_state_dict(weights)
+
+
+def _teacher(config: TrainConfig, accelerator: Accelerator) -> nn.Module:
+    """The starting model, frozen in eval mode on the run's device: the output that
+    ``--distil_pommier`` holds the generator to (a widened start computes the same)."""
+    teacher = amfl.hub.from_pretrained(config.init_from).to(accelerator.device).eval()
+    teacher.requires_grad_(False)
+    return teacher.to(memory_format=torch.channels_last) if config.channels_last else teacher
 
 
 def _adam(module: nn.Module, learning_rate: float, config: TrainConfig) -> torch.optim.Adam:

@@ -17,6 +17,9 @@ recorded case split only (:func:`amfl.data.adir.case_split`):
   the input the real benchmark's masked crops and the whole-metaphase path give the model;
   with ``--masked_overlapping_repeats``, the overlapping ones come again masked on top.
 
+With ``--distil_pommier`` the Pommier pairs are marked ``anchored``: the generator is held
+to its starting model's output on them (:mod:`amfl.losses.distillation`).
+
 With ``--clean_pommier`` the Pommier pairs are not augmented: they already look like the
 Pommier test pairs, and the augmentations (even scale, flips and turns: measured in
 ``results/real-image/README.md``) are there to make the ADIR pairs varied.
@@ -60,9 +63,20 @@ def load_run_data(config: TrainConfig, progress: bool = True) -> TrainingData:
 
 
 def concatenate(parts: list[SplitTensors]) -> SplitTensors:
-    """One split of ``parts`` in order, each sample keeping its ``unaugmented`` mark."""
-    marks = [part.unaugmented if part.unaugmented is not None else torch.zeros(len(part), dtype=torch.bool) for part in parts]
-    return SplitTensors(torch.cat([part.images for part in parts]), torch.cat([part.labels for part in parts]), torch.cat(marks))
+    """One split of ``parts`` in order, each sample keeping its ``unaugmented`` mark and,
+    when any part has them, its ``anchored`` mark."""
+    anchored = _joined_marks(parts, "anchored") if any(part.anchored is not None for part in parts) else None
+    return SplitTensors(
+        torch.cat([part.images for part in parts]), torch.cat([part.labels for part in parts]),
+        _joined_marks(parts, "unaugmented"), anchored,
+    )
+
+
+def _joined_marks(parts: list[SplitTensors], name: str) -> torch.Tensor:
+    """The ``name`` marks of ``parts`` in order, False for a part without them."""
+    return torch.cat([
+        getattr(part, name) if getattr(part, name) is not None else torch.zeros(len(part), dtype=torch.bool) for part in parts
+    ])
 
 
 def repeated(windows: OverlapPairs, times: int, preprocessor: Preprocessor) -> SplitTensors:
@@ -94,6 +108,8 @@ def add_adir_sources(data: TrainingData, config: TrainConfig, progress: bool = T
         pommier = SplitTensors(pommier.images[: config.pommier_train_count], pommier.labels[: config.pommier_train_count])
     if config.clean_pommier:
         pommier = dataclasses.replace(pommier, unaugmented=torch.ones(len(pommier), dtype=torch.bool))
+    if config.distil_pommier:
+        pommier = dataclasses.replace(pommier, anchored=torch.ones(len(pommier), dtype=torch.bool))
     parts, composition = [pommier], {"pommier": len(pommier)}
     ingredients = ingredients_from(metaphases) if config.synthetic_count or config.synthetic_touching_count else None
     if config.synthetic_count:

@@ -25,7 +25,7 @@ import torch
 from accelerate import Accelerator
 from torch import Tensor, nn
 
-from amfl.losses import LSGANLoss
+from amfl.losses import LSGANLoss, divergence_from_reference
 from amfl.metrics import NUM_CLASSES
 from amfl.naming import names_following_prediction
 
@@ -60,11 +60,16 @@ class AdversarialStep:
     #: (:func:`amfl.naming.names_following_prediction`) in both losses; with
     #: ``free_overlapping`` only the names of samples with overlap do.
     pair_naming: str = "strict"
+    #: ``--distil_pommier``: the starting model (frozen, in eval mode), whose output the
+    #: generator is held to on the samples a batch marks ``anchored``, with this weight.
+    teacher: nn.Module | None = None
+    distil_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self.gan_loss = LSGANLoss()
 
-    def __call__(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    def __call__(self, images: Tensor, labels: Tensor, anchored: Tensor | None = None) -> dict[str, Tensor]:
+        """``anchored`` (N,) bool marks the samples held to the teacher's output (none if None)."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with self.accelerator.autocast():
@@ -74,7 +79,7 @@ class AdversarialStep:
         losses: dict[str, Tensor] = {}
         if self.discriminator is not None:
             losses["discriminator"] = self._update_discriminator(images, labels, logits.softmax(dim=1).detach())
-        losses.update(self._update_generator(images, labels, logits))
+        losses.update(self._update_generator(images, labels, logits, anchored))
         return losses
 
     def _update_discriminator(self, images: Tensor, labels: Tensor, fake: Tensor) -> Tensor:
@@ -91,7 +96,7 @@ class AdversarialStep:
         optimizer.zero_grad(set_to_none=True)
         return (fake_loss + real_loss).detach()
 
-    def _update_generator(self, images: Tensor, labels: Tensor, logits: Tensor) -> dict[str, Tensor]:
+    def _update_generator(self, images: Tensor, labels: Tensor, logits: Tensor, anchored: Tensor | None) -> dict[str, Tensor]:
         segmentation = self.segmentation_loss(logits, labels)
         losses = {"segmentation": segmentation.detach()}
         if self.discriminator is None:
@@ -103,11 +108,26 @@ class AdversarialStep:
                 adversarial = self.gan_loss.generator_loss(judge(images, logits.softmax(dim=1)).float())
             losses["adversarial"] = adversarial.detach()
             total = adversarial + self.lambda_segmentation * segmentation
+        if self.teacher is not None:
+            distillation = self._distillation(images, logits, anchored)
+            losses["distillation"] = distillation.detach()
+            total = total + self.distil_weight * distillation
         losses["generator"] = total.detach()
         self.accelerator.backward(total)
         self.generator_optimizer.step()
         self.generator_optimizer.zero_grad(set_to_none=True)
         return losses
+
+
+    def _distillation(self, images: Tensor, logits: Tensor, anchored: Tensor | None) -> Tensor:
+        """The divergence from the teacher on the anchored samples; 0 (kept in the graph, so
+        every step and process logs the same losses) when the batch has none. Selecting the
+        anchored samples makes the host wait for the device once a step, with a teacher only."""
+        if anchored is None or not bool(anchored.any()):
+            return logits.sum() * 0.0
+        with torch.no_grad(), self.accelerator.autocast():
+            reference = self.teacher(images[anchored]).float()
+        return divergence_from_reference(logits[anchored], reference)
 
 
 class LossTracker:
