@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -15,16 +16,14 @@ from amfl.losses import create_loss, divergence_from_reference
 from amfl.models import create_model
 from amfl.preprocessing import Preprocessor
 from amfl.training import TrainConfig, train
-from amfl.training.data import SplitTensors, TrainingData, training_set
+from amfl.training.data import SplitTensors, training_set
 from amfl.training.mixture import concatenate
 from amfl.training.step import AdversarialStep
-from conftest import make_pairs
 from test_training_mixture import pommier_like
 
 
 def split_of(count: int = 6, anchored: torch.Tensor | None = None) -> SplitTensors:
-    split = SplitTensors.from_pairs(make_pairs(count, seed=0), Preprocessor())
-    return SplitTensors(split.images, split.labels, anchored=anchored)
+    return dataclasses.replace(pommier_like(count).train, anchored=anchored)
 
 
 def test_divergence_is_zero_only_where_the_outputs_agree_and_trains_only_the_output():
@@ -120,8 +119,7 @@ def test_a_run_with_distillation_logs_the_divergence_and_starts_at_zero(tmp_path
     start = create_model("amfl-small", base_width=4)
     start.save_pretrained(tmp_path / "start")
     data = pommier_like(8, 4)
-    marks = torch.tensor([True] * 4 + [False] * 4)
-    data = TrainingData(SplitTensors(data.train.images, data.train.labels, anchored=marks), data.validation, data.test)
+    data = dataclasses.replace(data, train=dataclasses.replace(data.train, anchored=torch.tensor([True] * 4 + [False] * 4)))
     # With a learning rate of 0 the generator stays its start; frozen batch norm makes both
     # compute the same, so the divergence stays 0.
     config = TrainConfig(

@@ -84,8 +84,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     benchmark = BenchmarkValidation.from_adir(config.adir_dir) if config.scores_benchmark else None
 
     generator = create_model(config.model, **({} if config.base_width is None else {"base_width": config.base_width}))
-    if config.init_from is not None:
-        _initialise_from(generator, config.init_from, widen=config.widen, seed=config.seed)
+    start = None if config.init_from is None else _initialise_from(generator, config.init_from, widen=config.widen, seed=config.seed)
     if accelerator.is_main_process:
         config.output_dir.mkdir(parents=True, exist_ok=True)
         config.save(config.output_dir)
@@ -119,7 +118,7 @@ def train(config: TrainConfig, data: TrainingData | None = None, command: str | 
     step = AdversarialStep(
         accelerator, generator, generator_optimizer, segmentation_loss, discriminator,
         discriminator_optimizer, config.lambda_segmentation, config.channels_last, config.pair_naming,
-        _teacher(config, accelerator) if config.distil_pommier else None, config.distil_pommier,
+        _teacher(start, config, accelerator) if config.distil_pommier else None, config.distil_pommier,
     )
 
     run_state = state.TrainerState()
@@ -279,9 +278,10 @@ def _log(accelerator: Accelerator, config: TrainConfig, record: dict) -> None:
             log.write(json.dumps(record) + "\n")
 
 
-def _initialise_from(generator: nn.Module, source: str, widen: bool = False, seed: int = 0) -> None:
-    """Copy a saved model's weights into ``generator`` (widened first with ``widen``), or say why they do not fit."""
-    pretrained = amfl.hub.from_pretrained(source)
+def _initialise_from(generator: nn.Module, source: str, widen: bool = False, seed: int = 0) -> nn.Module:
+    """Copy a saved model's weights into ``generator`` (widened first with ``widen``), or say
+    why they do not fit; returns the saved model as loaded (``--distil_pommier``'s teacher)."""
+    start = pretrained = amfl.hub.from_pretrained(source)
     if type(pretrained) is not type(generator):
         raise ValueError(
             f"--init_from {source} holds a {type(pretrained).__name__}, but --model builds a "
@@ -299,12 +299,13 @@ def _initialise_from(generator: nn.Module, source: str, widen: bool = False, see
         hint = " (a narrower NestedUNet can start a wider one with --widen)" if narrower and not widen else ""
         raise ValueError(f"--init_from {source} does not fit --model/--base_width: {'; '.join(misfits)}{hint}")
     generator.load_state_dict(weights)
+    return start
 
 
-def _teacher(config: TrainConfig, accelerator: Accelerator) -> nn.Module:
+def _teacher(start: nn.Module, config: TrainConfig, accelerator: Accelerator) -> nn.Module:
     """The starting model, frozen in eval mode on the run's device: the output that
     ``--distil_pommier`` holds the generator to (a widened start computes the same)."""
-    teacher = amfl.hub.from_pretrained(config.init_from).to(accelerator.device).eval()
+    teacher = start.to(accelerator.device).eval()
     teacher.requires_grad_(False)
     return teacher.to(memory_format=torch.channels_last) if config.channels_last else teacher
 
