@@ -33,6 +33,8 @@ DEFAULT_MAX_MIB = 15.5
 LAYOUT_KEY = "amfl_weight_shards"
 #: Shard file names: the 1-based index and the count, so a missing one is seen at a glance.
 SHARD_PATTERN = "model-{index:02d}-of-{count:02d}.safetensors"
+#: What finds every shard in a folder, whatever its count.
+SHARD_GLOB = "model-*-of-*.safetensors"
 #: The folder's small files (config, preprocessing, card), copied as they are; weights are split.
 SMALL_FILE_SUFFIXES = (".json", ".md")
 #: The precision each floating tensor is stored in.
@@ -52,14 +54,21 @@ class Piece:
         return f"{self.key}@{self.offset}"
 
 
+def _stored_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """``STORED_DTYPE`` for a floating tensor; integer buffers keep their dtype, so stay exact."""
+    return STORED_DTYPE if tensor.is_floating_point() else tensor.dtype
+
+
 def _stored(tensor: torch.Tensor) -> torch.Tensor:
-    """The tensor flattened, in ``STORED_DTYPE`` if it is floating (integer buffers stay exact)."""
-    flat = tensor.contiguous().reshape(-1)
-    return flat.to(STORED_DTYPE) if tensor.is_floating_point() else flat
+    """The tensor flattened, in its stored dtype."""
+    return tensor.contiguous().reshape(-1).to(_stored_dtype(tensor))
 
 
-def _stored_itemsize(tensor: torch.Tensor) -> int:
-    return torch.empty((), dtype=STORED_DTYPE if tensor.is_floating_point() else tensor.dtype).element_size()
+def _copy_small_files(source: Path, destination: Path) -> None:
+    """The config, preprocessing and card files of ``source``, copied as they are."""
+    for small in sorted(source.iterdir()):
+        if small.is_file() and small.suffix in SMALL_FILE_SUFFIXES:
+            shutil.copy2(small, destination / small.name)
 
 
 def plan_shards(tensors: dict[str, torch.Tensor], max_bytes: int) -> list[list[Piece]]:
@@ -70,7 +79,7 @@ def plan_shards(tensors: dict[str, torch.Tensor], max_bytes: int) -> list[list[P
     shards: list[list[Piece]] = [[]]
     room = max_bytes
     for key, tensor in tensors.items():
-        itemsize, numel = _stored_itemsize(tensor), tensor.numel()
+        itemsize, numel = _stored_dtype(tensor).itemsize, tensor.numel()
         if itemsize > max_bytes:
             raise ValueError(f"a shard limit of {max_bytes} bytes cannot hold one value of {key}")
         offset = 0
@@ -108,7 +117,7 @@ def split_weights(folder: Path, out: Path, max_mib: float = DEFAULT_MAX_MIB) -> 
     tensors = load_file(weights)
     plan = plan_shards(tensors, int(max_mib * 2**20))
     out.mkdir(parents=True, exist_ok=True)
-    stale = sorted(out.glob("model-*-of-*.safetensors"))
+    stale = sorted(out.glob(SHARD_GLOB))
     if stale:
         raise FileExistsError(f"{out} already holds shards ({stale[0].name}, ...); give an empty folder")
     layout = _layout(tensors, len(plan))
@@ -119,15 +128,13 @@ def split_weights(folder: Path, out: Path, max_mib: float = DEFAULT_MAX_MIB) -> 
         path = out / SHARD_PATTERN.format(index=index, count=len(plan))
         save_file(data, path, metadata={LAYOUT_KEY: layout})
         paths.append(path)
-    for small in sorted(folder.iterdir()):
-        if small.is_file() and small.suffix in SMALL_FILE_SUFFIXES:
-            shutil.copy2(small, out / small.name)
+    _copy_small_files(folder, out)
     return paths
 
 
 def _read_shards(shards_dir: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """The layout the shards agree on and all their pieces; raises if any shard is missing."""
-    paths = sorted(Path(shards_dir).glob("model-*-of-*.safetensors"))
+    paths = sorted(Path(shards_dir).glob(SHARD_GLOB))
     if not paths:
         raise FileNotFoundError(f"{shards_dir} holds no model-NN-of-NN.safetensors shards (written by `split`)")
     layouts, pieces = set(), {}
@@ -169,9 +176,7 @@ def join_weights(shards_dir: Path, folder: Path) -> Path:
             raise ValueError(f"{key}: the shards hold {flat.numel()} of its {shape.numel()} values")
         tensors[key] = flat.to(getattr(torch, spec["dtype"])).reshape(shape).contiguous()
     folder.mkdir(parents=True, exist_ok=True)
-    for small in sorted(shards_dir.iterdir()):
-        if small.is_file() and small.suffix in SMALL_FILE_SUFFIXES:
-            shutil.copy2(small, folder / small.name)
+    _copy_small_files(shards_dir, folder)
     path = folder / WEIGHTS_FILE
     save_file(tensors, path)
     return path
